@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+
+def health_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches neither the database nor Redis."""
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "Trading bots: operations"
+admin.site.site_title = "Trading bots admin"
+admin.site.index_title = "Registry, configurations and data"
+
+urlpatterns = [
+    path("health/live", health_live, name="health-live"),
+    path("admin/", admin.site.urls),
+]

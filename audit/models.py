@@ -1,0 +1,168 @@
+"""The audit schema: what happened, what went wrong, and who changed what."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from trading.db import QuantityField, choices_check, schema_table
+from trading.models import Bot
+
+SCHEMA = "audit"
+
+
+class Severity(models.TextChoices):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class RiskEventType(models.TextChoices):
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    DRAWDOWN_LIMIT = "drawdown_limit"
+    POSITION_SIZE_LIMIT = "position_size_limit"
+    LEVERAGE_LIMIT = "leverage_limit"
+    OPEN_POSITIONS_LIMIT = "open_positions_limit"
+    STALE_HEARTBEAT = "stale_heartbeat"
+    POSITION_MISMATCH = "position_mismatch"
+
+
+class RiskAction(models.TextChoices):
+    NONE = "none"
+    ALERTED = "alerted"
+    BOT_PAUSED = "bot_paused"
+
+
+class SystemEvent(models.Model):
+    """Append-only: a database trigger refuses UPDATE and DELETE (migration 0002)."""
+
+    id = models.BigAutoField(primary_key=True)
+    ts = models.DateTimeField()
+    bot = models.ForeignKey(
+        Bot,
+        on_delete=models.PROTECT,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="system_events",
+    )
+    component = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.INFO)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "system_events")
+        ordering = ["-ts"]
+        constraints = [choices_check("system_events", "severity", Severity)]
+        indexes = [
+            models.Index(fields=["-ts"], name="system_events_ts_idx"),
+            models.Index(fields=["bot", "-ts"], name="system_events_bot_ts_idx"),
+            models.Index(fields=["event_type", "-ts"], name="system_events_type_ts_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.severity} {self.component}: {self.event_type}"
+
+
+class RiskEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    ts = models.DateTimeField()
+    bot = models.ForeignKey(
+        Bot, on_delete=models.PROTECT, db_index=False, related_name="risk_events"
+    )
+    event_type = models.CharField(max_length=32, choices=RiskEventType.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    limit_value = QuantityField(null=True, blank=True)
+    actual_value = QuantityField(null=True, blank=True)
+    action_taken = models.CharField(
+        max_length=16, choices=RiskAction.choices, default=RiskAction.NONE
+    )
+    resolved = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution_note = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "risk_events")
+        ordering = ["-ts"]
+        constraints = [
+            choices_check("risk_events", "event_type", RiskEventType),
+            choices_check("risk_events", "severity", Severity),
+            choices_check("risk_events", "action_taken", RiskAction),
+            models.CheckConstraint(
+                condition=Q(resolved=False, resolved_at__isnull=True)
+                | Q(resolved=True, resolved_at__isnull=False),
+                name="risk_events_resolved_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "-ts"], name="risk_events_bot_ts_idx"),
+            models.Index(
+                fields=["-ts"], condition=Q(resolved=False), name="risk_events_unresolved_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.event_type} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class ChangeAction(models.TextChoices):
+    CREATE = "create"
+    UPDATE = "update"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
+    RESOLVE = "resolve"
+    IMPORT = "import"
+
+
+class ChangeLog(models.Model):
+    """Who changed what, when, with the old and new values. Written by services only."""
+
+    id = models.BigAutoField(primary_key=True)
+    ts = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_bot = models.ForeignKey(
+        Bot,
+        on_delete=models.PROTECT,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Set when a bot (through its token) made the change.",
+    )
+    entity_type = models.CharField(max_length=64, help_text="e.g. trading.bot")
+    entity_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=16, choices=ChangeAction.choices)
+    old_values = models.JSONField(default=dict, blank=True)
+    new_values = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "change_log")
+        ordering = ["-ts", "-id"]
+        verbose_name = "change record"
+        constraints = [choices_check("change_log", "action", ChangeAction)]
+        indexes = [
+            models.Index(fields=["entity_type", "entity_id", "-ts"], name="change_log_entity_idx"),
+            models.Index(fields=["-ts"], name="change_log_ts_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.action} {self.entity_type}:{self.entity_id}"

@@ -1,0 +1,550 @@
+"""The trading schema: bots and everything they do. See ../shared/design/SCHEMA.md.
+
+Invariants live in the database (CHECK, UNIQUE, partial unique indexes, FKs with a chosen
+ON DELETE), so that a row written by any client, ORM or raw SQL, obeys them.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+
+from trading.db import PctField, QuantityField, UsdField, choices_check, schema_table
+
+SCHEMA = "trading"
+
+
+class BotStatus(models.TextChoices):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class BotMode(models.TextChoices):
+    LIVE = "live"
+    PAPER = "paper"
+
+
+class TradeSide(models.TextChoices):
+    LONG = "long"
+    SHORT = "short"
+
+
+class TradeStatus(models.TextChoices):
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class TradeSource(models.TextChoices):
+    LIVE = "live"
+    PAPER = "paper"
+    BACKTEST = "backtest"
+    IMPORTED = "imported"
+
+
+class PositionStatus(models.TextChoices):
+    OPEN = "open"
+    PARTIALLY_CLOSED = "partially_closed"
+    CLOSED = "closed"
+
+
+class OrderSide(models.TextChoices):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(models.TextChoices):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TAKE_PROFIT = "take_profit"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class Timeframe(models.TextChoices):
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    H4 = "4h"
+    D1 = "1d"
+
+
+class SignalDirection(models.TextChoices):
+    LONG = "long"
+    SHORT = "short"
+    NEUTRAL = "neutral"
+
+
+class SignalOutcome(models.TextChoices):
+    PENDING = "pending"
+    WIN = "win"
+    LOSS = "loss"
+    BREAKEVEN = "breakeven"
+    SKIPPED = "skipped"
+
+
+class SnapshotType(models.TextChoices):
+    PERIODIC = "periodic"
+    TRADE = "trade"
+    DAILY = "daily"
+    MANUAL = "manual"
+    IMPORTED = "imported"
+
+
+class Bot(models.Model):
+    bot_id = models.CharField(primary_key=True, max_length=64)
+    name = models.CharField(max_length=200)
+    strategy_type = models.CharField(max_length=100)
+    exchange = models.CharField(max_length=50)
+    base_currency = models.CharField(max_length=16, default="USDT")
+    status = models.CharField(max_length=16, choices=BotStatus.choices, default=BotStatus.ACTIVE)
+    mode = models.CharField(max_length=16, choices=BotMode.choices, default=BotMode.PAPER)
+    initial_capital_usd = UsdField()
+    current_equity_usd = UsdField(null=True, blank=True)
+    max_position_size_usd = UsdField(null=True, blank=True)
+    max_daily_loss_usd = UsdField(null=True, blank=True)
+    max_drawdown_pct = PctField(null=True, blank=True)
+    max_leverage = PctField(null=True, blank=True)
+    max_open_positions = models.PositiveIntegerField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "bots")
+        ordering = ["bot_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bot_id__regex=r"^[a-z0-9][a-z0-9_\-]*$"), name="bots_bot_id_slug"
+            ),
+            choices_check("bots", "status", BotStatus),
+            choices_check("bots", "mode", BotMode),
+            models.CheckConstraint(
+                condition=Q(initial_capital_usd__gt=0), name="bots_initial_capital_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_drawdown_pct__isnull=True)
+                | Q(max_drawdown_pct__gt=0, max_drawdown_pct__lte=100),
+                name="bots_max_drawdown_pct_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_leverage__isnull=True) | Q(max_leverage__gt=0),
+                name="bots_max_leverage_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="bots_status_idx")]
+
+    def __str__(self) -> str:
+        return self.bot_id
+
+
+class Position(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="positions")
+    symbol = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=50)
+    side = models.CharField(max_length=8, choices=TradeSide.choices)
+    status = models.CharField(
+        max_length=20, choices=PositionStatus.choices, default=PositionStatus.OPEN
+    )
+    quantity = QuantityField(help_text="Quantity still open.")
+    initial_quantity = QuantityField()
+    avg_entry_price = QuantityField()
+    current_price = QuantityField(null=True, blank=True)
+    unrealized_pnl_usd = UsdField(default=0)
+    realized_pnl_usd = UsdField(default=0)
+    stop_loss = QuantityField(null=True, blank=True)
+    take_profit = QuantityField(null=True, blank=True)
+    trailing_stop_pct = PctField(null=True, blank=True)
+    trailing_stop_price = QuantityField(null=True, blank=True)
+    highest_price = QuantityField(null=True, blank=True)
+    lowest_price = QuantityField(null=True, blank=True)
+    leverage = PctField(default=1)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "positions")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "symbol", "exchange", "side"],
+                condition=~Q(status=PositionStatus.CLOSED),
+                name="positions_one_open_per_bot_symbol_side",
+            ),
+            choices_check("positions", "side", TradeSide),
+            choices_check("positions", "status", PositionStatus),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="positions_quantity_gte_0"),
+            models.CheckConstraint(
+                condition=Q(initial_quantity__gt=0), name="positions_initial_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__lte=F("initial_quantity")),
+                name="positions_quantity_lte_initial",
+            ),
+            models.CheckConstraint(
+                condition=Q(avg_entry_price__gt=0), name="positions_avg_entry_price_positive"
+            ),
+            models.CheckConstraint(condition=Q(leverage__gt=0), name="positions_leverage_positive"),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(closed_at__gte=F("opened_at")),
+                name="positions_closed_after_opened",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=PositionStatus.CLOSED) | Q(closed_at__isnull=False),
+                name="positions_closed_has_closed_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "status"], name="positions_bot_status_idx"),
+            models.Index(fields=["symbol"], name="positions_symbol_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.side} {self.symbol} ({self.status})"
+
+
+class Trade(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="trades")
+    trade_id = models.CharField(max_length=128, help_text="The bot's own id for the trade.")
+    symbol = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=50)
+    side = models.CharField(max_length=8, choices=TradeSide.choices)
+    quantity = QuantityField()
+    entry_price = QuantityField()
+    exit_price = QuantityField(null=True, blank=True)
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField(null=True, blank=True)
+    fees_usd = UsdField(default=0)
+    pnl_usd = UsdField(null=True, blank=True, help_text="Net of fees.")
+    pnl_pct = PctField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=TradeStatus.choices, default=TradeStatus.OPEN)
+    source = models.CharField(max_length=16, choices=TradeSource.choices, default=TradeSource.LIVE)
+    leverage = PctField(default=1)
+    exit_reason = models.CharField(max_length=100, blank=True, default="")
+    entry_tag = models.CharField(max_length=100, blank=True, default="")
+    position = models.ForeignKey(
+        Position, on_delete=models.SET_NULL, null=True, blank=True, related_name="trades"
+    )
+    strategy_data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "trades")
+        ordering = ["-entry_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "trade_id"], name="trades_bot_trade_id_uniq"),
+            choices_check("trades", "side", TradeSide),
+            choices_check("trades", "status", TradeStatus),
+            choices_check("trades", "source", TradeSource),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trades_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(entry_price__gt=0), name="trades_entry_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(exit_price__isnull=True) | Q(exit_price__gt=0),
+                name="trades_exit_price_positive",
+            ),
+            models.CheckConstraint(condition=Q(leverage__gt=0), name="trades_leverage_positive"),
+            models.CheckConstraint(
+                condition=Q(exit_time__isnull=True) | Q(exit_time__gte=F("entry_time")),
+                name="trades_exit_after_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=TradeStatus.CLOSED)
+                | Q(exit_price__isnull=False, exit_time__isnull=False, pnl_usd__isnull=False),
+                name="trades_closed_has_exit_and_pnl",
+            ),
+        ]
+        indexes = [
+            # Lists, newest first, per bot and across bots.
+            models.Index(fields=["bot", "-entry_time"], name="trades_bot_entry_idx"),
+            models.Index(fields=["-entry_time"], name="trades_entry_idx"),
+            # Metrics read a bot's closed trades in exit order (METRICS.md).
+            models.Index(
+                fields=["bot", "exit_time"],
+                condition=Q(status=TradeStatus.CLOSED),
+                name="trades_bot_closed_exit_idx",
+            ),
+            models.Index(fields=["symbol", "-entry_time"], name="trades_symbol_entry_idx"),
+            models.Index(
+                fields=["bot", "status"],
+                condition=Q(status=TradeStatus.OPEN),
+                name="trades_bot_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id}:{self.trade_id}"
+
+
+class Order(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="orders")
+    client_order_id = models.CharField(max_length=128)
+    exchange_order_id = models.CharField(max_length=128, blank=True, default="")
+    trade = models.ForeignKey(
+        Trade, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    position = models.ForeignKey(
+        Position, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    symbol = models.CharField(max_length=64)
+    side = models.CharField(max_length=8, choices=OrderSide.choices)
+    order_type = models.CharField(max_length=16, choices=OrderType.choices)
+    quantity = QuantityField()
+    price = QuantityField(null=True, blank=True)
+    stop_price = QuantityField(null=True, blank=True)
+    filled_quantity = QuantityField(default=0)
+    avg_fill_price = QuantityField(null=True, blank=True)
+    fees_usd = UsdField(default=0)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
+    retry_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "orders")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "client_order_id"], name="orders_bot_client_order_id_uniq"
+            ),
+            choices_check("orders", "side", OrderSide),
+            choices_check("orders", "order_type", OrderType),
+            choices_check("orders", "status", OrderStatus),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0) & Q(filled_quantity__lte=F("quantity")),
+                name="orders_filled_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gt=0), name="orders_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(stop_price__isnull=True) | Q(stop_price__gt=0),
+                name="orders_stop_price_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "-created_at"], name="orders_bot_created_idx"),
+            models.Index(fields=["bot", "status"], name="orders_bot_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id}:{self.client_order_id}"
+
+
+class OrderFill(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills", db_index=False)
+    fill_id = models.CharField(max_length=128)
+    quantity = QuantityField()
+    price = QuantityField()
+    fee = QuantityField(default=0)
+    fee_currency = models.CharField(max_length=16, blank=True, default="")
+    filled_at = models.DateTimeField()
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "order_fills")
+        ordering = ["filled_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "fill_id"], name="order_fills_order_fill_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="order_fills_quantity_positive"
+            ),
+            models.CheckConstraint(condition=Q(price__gt=0), name="order_fills_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}:{self.fill_id}"
+
+
+class MarketData(models.Model):
+    """One candle. Shared by all bots: the same candle from two bots is stored once."""
+
+    id = models.BigAutoField(primary_key=True)
+    symbol = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=50)
+    timeframe = models.CharField(max_length=4, choices=Timeframe.choices)
+    ts = models.DateTimeField(help_text="Candle open time (UTC).")
+    open = QuantityField()
+    high = QuantityField()
+    low = QuantityField()
+    close = QuantityField()
+    volume = QuantityField(default=0)
+    indicators = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "market_data")
+        verbose_name_plural = "market data"
+        ordering = ["symbol", "exchange", "timeframe", "ts"]
+        constraints = [
+            # Also the index every range scan uses: (symbol, exchange, timeframe, ts).
+            models.UniqueConstraint(
+                fields=["symbol", "exchange", "timeframe", "ts"], name="market_data_candle_uniq"
+            ),
+            choices_check("market_data", "timeframe", Timeframe),
+            models.CheckConstraint(
+                condition=Q(high__gte=F("low")), name="market_data_high_gte_low"
+            ),
+            models.CheckConstraint(
+                condition=Q(high__gte=F("open")) & Q(high__gte=F("close")),
+                name="market_data_high_is_highest",
+            ),
+            models.CheckConstraint(
+                condition=Q(low__lte=F("open")) & Q(low__lte=F("close")),
+                name="market_data_low_is_lowest",
+            ),
+            models.CheckConstraint(condition=Q(low__gt=0), name="market_data_prices_positive"),
+            models.CheckConstraint(condition=Q(volume__gte=0), name="market_data_volume_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}@{self.exchange} {self.timeframe} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class Signal(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="signals")
+    symbol = models.CharField(max_length=64)
+    signal_type = models.CharField(max_length=50)
+    direction = models.CharField(
+        max_length=8, choices=SignalDirection.choices, default=SignalDirection.NEUTRAL
+    )
+    strength = PctField(null=True, blank=True)
+    price = QuantityField(null=True, blank=True)
+    generated_at = models.DateTimeField()
+    filters_passed = models.JSONField(default=list, blank=True)
+    filters_failed = models.JSONField(default=list, blank=True)
+    validated = models.BooleanField(default=False)
+    executed = models.BooleanField(default=False)
+    trade = models.ForeignKey(
+        Trade, on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
+    )
+    outcome = models.CharField(
+        max_length=16, choices=SignalOutcome.choices, default=SignalOutcome.PENDING
+    )
+    outcome_pnl_usd = UsdField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "signals")
+        ordering = ["-generated_at"]
+        constraints = [
+            choices_check("signals", "direction", SignalDirection),
+            choices_check("signals", "outcome", SignalOutcome),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gt=0), name="signals_price_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "-generated_at"], name="signals_bot_generated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.signal_type} {self.symbol}"
+
+
+class AccountBalance(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="balances")
+    ts = models.DateTimeField()
+    balance_usd = UsdField()
+    equity_usd = UsdField()
+    margin_used_usd = UsdField(default=0)
+    available_margin_usd = UsdField(null=True, blank=True)
+    unrealized_pnl_usd = UsdField(default=0)
+    snapshot_type = models.CharField(
+        max_length=16, choices=SnapshotType.choices, default=SnapshotType.PERIODIC
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "account_balance")
+        ordering = ["-ts"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "ts", "snapshot_type"], name="account_balance_bot_ts_type_uniq"
+            ),
+            choices_check("account_balance", "snapshot_type", SnapshotType),
+            models.CheckConstraint(
+                condition=Q(margin_used_usd__gte=0), name="account_balance_margin_gte_0"
+            ),
+        ]
+        indexes = [models.Index(fields=["bot", "-ts"], name="account_balance_bot_ts_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.ts:%Y-%m-%d %H:%M} {self.equity_usd}"
+
+
+class RiskMetric(models.Model):
+    """One row per bot per UTC day, rolled up from trades and balances (METRICS.md)."""
+
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(
+        Bot, on_delete=models.PROTECT, db_index=False, related_name="risk_metrics"
+    )
+    date = models.DateField()
+    trades_closed = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    win_rate = PctField(null=True, blank=True)
+    gross_profit_usd = UsdField(default=0)
+    gross_loss_usd = UsdField(default=0)
+    net_pnl_usd = UsdField(default=0)
+    fees_usd = UsdField(default=0)
+    profit_factor = PctField(null=True, blank=True)
+    expectancy_usd = UsdField(null=True, blank=True)
+    max_drawdown_pct = PctField(null=True, blank=True)
+    sharpe_30d = PctField(null=True, blank=True)
+    sortino_30d = PctField(null=True, blank=True)
+    exposure_usd = UsdField(default=0)
+    equity_close_usd = UsdField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "risk_metrics")
+        ordering = ["-date", "bot"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "date"], name="risk_metrics_bot_date_uniq"),
+            models.CheckConstraint(
+                condition=Q(wins__lte=F("trades_closed")) & Q(losses__lte=F("trades_closed")),
+                name="risk_metrics_counts_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(gross_loss_usd__gte=0) & Q(gross_profit_usd__gte=0),
+                name="risk_metrics_gross_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(win_rate__isnull=True) | Q(win_rate__gte=0, win_rate__lte=1),
+                name="risk_metrics_win_rate_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.date}"
