@@ -26,8 +26,8 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(SERVICES) --fast -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(SERVICES) --fast -- sh -c '$(VENV)/bin/mypy && $(VENV)/bin/pytest $(PYTEST_ARGS)'
+
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""Settings come from the environment; production refuses to start half-configured."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atb_site.settings import base
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run manage.py in a fresh process with production settings and ``env`` on top."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "PG", "RAILWAY_")) and k != "DATABASE_URL"
+    }
+    clean["DJANGO_SETTINGS_MODULE"] = "atb_site.settings.base"
+    clean["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    clean.update(env)
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "k3y-" + "Zq8#pL2v@Wn5$Rt9&Yx4*Mb7!Hc1^Jd6%Fg3" * 2,
+    "DJANGO_ALLOWED_HOSTS": "atb.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://atb.example.com",
+}
+
+
+def test_deploy_check_passes_with_production_settings() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+
+
+def test_production_without_a_secret_key_stops_with_a_clear_message() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+    result = manage("check", **env)
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        "django.core.exceptions.ImproperlyConfigured: DJANGO_SECRET_KEY is not set."
+    )
+
+
+def test_railway_pg_variables_build_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("PGHOST", "db.railway.internal")
+    monkeypatch.setenv("PGPORT", "6543")
+    monkeypatch.setenv("PGUSER", "railway")
+    monkeypatch.setenv("PGPASSWORD", "p@ss/word")
+    monkeypatch.setenv("PGDATABASE", "trading")
+    assert (
+        base._database_url() == "postgres://railway:p%40ss%2Fword@db.railway.internal:6543/trading"
+    )
+
+
+def test_database_url_wins_over_pg_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h:1/d")
+    monkeypatch.setenv("PGHOST", "elsewhere")
+    assert base._database_url() == "postgres://u@h:1/d"
+
+
+def test_no_database_configured_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("PGHOST", raising=False)
+    with pytest.raises(Exception, match="set DATABASE_URL \\(or Railway's PGHOST"):
+        base._database_url()
