@@ -1,0 +1,323 @@
+"""Admin plumbing every app's admin shares; nothing here knows about bots or trades.
+
+Tables such as trades and market data grow to millions of rows, and Django's admin defaults
+scan them whole: a ``COUNT(*)`` on every list page, a ``SELECT DISTINCT`` per value filter, a
+dropdown of every related row. The pieces below keep each list page to a few indexed queries:
+
+- ``CappedCountPaginator`` counts at most ``count_cap + 1`` rows (``COUNT(*)`` over a ``LIMIT``
+  subquery) and says "more than N" beyond that.
+- ``TextInputFilter`` filters by an exact value typed in a box (``WHERE field = %s``).
+- ``DateRangeFilter`` filters by a since/until pair of dates (``field >= %s AND field < %s``).
+- ``ReadOnlyModelAdmin`` / ``ReadOnlyTabularInline`` show data without add, change or delete.
+- ``JSONObjectField`` edits a JSON object as indented text and refuses anything else.
+"""
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+
+def request_user(request: HttpRequest) -> User:
+    """The signed-in user of an admin request (the admin lets no one else in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+def json_pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def json_compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def json_block(value: Any) -> SafeString:
+    """A JSON value as an indented, escaped ``<pre>`` block for read-only pages."""
+    return format_html('<pre class="atb-json">{}</pre>', json_pretty(value))
+
+
+# --- Counting ------------------------------------------------------------------------------------
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``count_cap + 1`` rows, so a list page never counts a whole big table.
+
+    ``queryset[:n].count()`` runs ``SELECT COUNT(*) FROM (SELECT ... LIMIT n)``: PostgreSQL stops
+    after ``n`` rows. Past the cap the paginator reports ``count_cap`` rows (the pages a person
+    can walk through) and ``is_capped`` tells the template to say "more than".
+    """
+
+    count_cap = 10_000
+
+    @cached_property
+    def rows_seen(self) -> int:
+        object_list = self.object_list
+        if isinstance(object_list, QuerySet):
+            # Unordered: any count_cap + 1 rows will do, so no sort is needed to find them.
+            return object_list.order_by()[: self.count_cap + 1].count()
+        return len(object_list)
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.rows_seen, self.count_cap)
+
+    @property
+    def is_capped(self) -> bool:
+        return self.rows_seen > self.count_cap
+
+
+# --- List filters --------------------------------------------------------------------------------
+
+
+class _InputFilter(admin.FieldListFilter):
+    """A filter drawn as a small GET form that keeps the other parameters of the list."""
+
+    def hidden_params(self, changelist: ChangeList) -> list[tuple[str, str]]:
+        own = set(self.expected_parameters())
+        return [
+            (key, str(value))
+            for key, value in changelist.params.items()
+            if key not in own and key != PAGE_VAR
+        ]
+
+    def param(self, name: str) -> str:
+        """The last value given for ``name``, stripped ('' when absent)."""
+        values = self.used_parameters.get(name)
+        if isinstance(values, list) and values:
+            return str(values[-1]).strip()
+        return ""
+
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
+        yield {
+            "display": self.title,
+            "selected": not any(self.param(p) for p in self.expected_parameters() if p),
+            "query_string": changelist.get_query_string(
+                remove=[p for p in self.expected_parameters() if p]
+            ),
+            "hidden_params": self.hidden_params(changelist),
+        }
+
+    def get_facet_counts(self, pk_attname: str, filtered_qs: QuerySet[Any]) -> dict[str, Count]:
+        return {}  # a typed value has no facets
+
+
+class TextInputFilter(_InputFilter):
+    """Exact match on a value typed in a box: ``WHERE field = %s``, served by an index.
+
+    Django's default filter for a text field lists ``SELECT DISTINCT field`` over the table.
+    Use as ``list_filter = [("symbol", TextInputFilter)]``; the query parameter is the field path.
+    """
+
+    template = "admin/atb/text_input_filter.html"
+
+    def __init__(
+        self,
+        field: models.Field,
+        request: HttpRequest,
+        params: dict[str, list[str]],
+        model: type[models.Model],
+        model_admin: admin.ModelAdmin,
+        field_path: str,
+    ) -> None:
+        self.parameter_name = field_path
+        super().__init__(field, request, params, model, model_admin, field_path)
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name]
+
+    @property
+    def value(self) -> str:
+        return self.param(self.parameter_name)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if not self.value:
+            return queryset
+        return queryset.filter(**{self.field_path: self.value})
+
+
+class DateRangeFilter(_InputFilter):
+    """Since/until dates (both inclusive, UTC days): ``field >= since AND field < until + 1 day``.
+
+    Replaces ``date_hierarchy``, which runs ``SELECT DISTINCT`` date queries over the table.
+    Use as ``list_filter = [("entry_time", DateRangeFilter)]``.
+    """
+
+    template = "admin/atb/date_range_filter.html"
+
+    def __init__(
+        self,
+        field: models.Field,
+        request: HttpRequest,
+        params: dict[str, list[str]],
+        model: type[models.Model],
+        model_admin: admin.ModelAdmin,
+        field_path: str,
+    ) -> None:
+        self.since_param = f"{field_path}__since"
+        self.until_param = f"{field_path}__until"
+        super().__init__(field, request, params, model, model_admin, field_path)
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.since_param, self.until_param]
+
+    @property
+    def since(self) -> str:
+        return self.param(self.since_param)
+
+    @property
+    def until(self) -> str:
+        return self.param(self.until_param)
+
+    def _bound(self, value: str, *, next_day: bool) -> date | datetime:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        if next_day:
+            day += timedelta(days=1)
+        if isinstance(self.field, models.DateTimeField):
+            return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+        return day
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.since:
+            queryset = queryset.filter(
+                **{f"{self.field_path}__gte": self._bound(self.since, next_day=False)}
+            )
+        if self.until:
+            queryset = queryset.filter(
+                **{f"{self.field_path}__lt": self._bound(self.until, next_day=True)}
+            )
+        return queryset
+
+
+# --- Forms ---------------------------------------------------------------------------------------
+
+
+class JSONObjectField(forms.JSONField):
+    """A JSON object edited as indented text. Invalid JSON or a non-object is a form error.
+
+    ``{}`` is a valid (empty) object; only blank input counts as "no value".
+    """
+
+    empty_values = [None, ""]
+    default_error_messages = {
+        "invalid": "Enter valid JSON.",
+        "not_object": "Enter a JSON object ({...}), not a list, string or number.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "widget",
+            forms.Textarea(
+                attrs={
+                    "rows": 16,
+                    "cols": 90,
+                    "spellcheck": "false",
+                    "style": "font-family: monospace",
+                }
+            ),
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=self.encoder)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError(self.error_messages["not_object"], code="not_object")
+
+
+# --- Read-only admins ----------------------------------------------------------------------------
+
+
+def _json_display(field_name: str, label: str) -> Callable[[models.Model], SafeString]:
+    def display(obj: models.Model) -> SafeString:
+        return json_block(getattr(obj, field_name))
+
+    display.short_description = label  # type: ignore[attr-defined]
+    display.__name__ = f"{field_name}_json"
+    return display
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Data shown, never edited here: no add, change or delete, for anyone.
+
+    List pages: capped count, no full-table count, no facet counts, no action checkboxes.
+    Detail pages show every column; JSON columns as indented blocks.
+    """
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+    actions: Any = None
+
+    def __init__(self, model: type[models.Model], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        # JSON columns render through a per-field callable, looked up by name on the admin.
+        self._detail_fields: list[str] = []
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.JSONField):
+                name = f"{field.name}_json"
+                setattr(self, name, _json_display(field.name, str(field.verbose_name)))
+                self._detail_fields.append(name)
+            else:
+                self._detail_fields.append(field.name)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or self._detail_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """Child rows listed under their parent, never edited."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or [f.name for f in self.model._meta.concrete_fields]
