@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 
 def health_live(request: HttpRequest) -> JsonResponse:
@@ -15,4 +16,9 @@ admin.site.index_title = "Registry, configurations and data"
 urlpatterns = [
     path("health/live", health_live, name="health-live"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("trading.api.urls")),
+    path("api/v1/", include("audit.api.urls")),
+    path("api/v1/", include("botconfig.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -28,6 +28,8 @@ SCHEMA_TABLES = {
         "signals",
         "account_balance",
         "risk_metrics",
+        "api_tokens",
+        "idempotency_keys",
     },
     "analytics": {"portfolio_snapshots"},
     "config": {"bot_configurations"},

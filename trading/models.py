@@ -4,6 +4,7 @@ Invariants live in the database (CHECK, UNIQUE, partial unique indexes, FKs with
 ON DELETE), so that a row written by any client, ORM or raw SQL, obeys them.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -548,3 +549,72 @@ class RiskMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot_id} {self.date}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API, bound to one bot or to one staff user. Stored as a hash.
+
+    The full token is shown once when it is made; afterwards only ``prefix`` identifies it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    key_hash = models.CharField(max_length=64, unique=True, help_text="sha256 of the token")
+    prefix = models.CharField(max_length=16, help_text="The token's first characters.")
+    bot = models.ForeignKey(
+        Bot, on_delete=models.PROTECT, null=True, blank=True, related_name="api_tokens"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_tokens",
+    )
+    name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "api_tokens")
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bot__isnull=False, user__isnull=True)
+                | Q(bot__isnull=True, user__isnull=False),
+                name="api_tokens_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.bot_id or f"user {self.user_id}"
+        return f"{self.prefix}… ({owner})"
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a POST sent with an ``Idempotency-Key``, replayed to its repeats."""
+
+    id = models.BigAutoField(primary_key=True)
+    principal = models.CharField(max_length=80, help_text="bot:<bot_id> or user:<id>")
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "idempotency_keys")
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_keys_uniq"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_keys_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key}"

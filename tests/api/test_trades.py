@@ -1,0 +1,135 @@
+"""POST trades/: upsert by (bot, trade_id), every bad item named, nothing half-written."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from trading.models import Bot, Trade
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/trades/"
+
+
+def trade(n: int = 1, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "trade_id": f"T-{n}",
+        "symbol": "BTC/USDT",
+        "exchange": "binance",
+        "side": "long",
+        "quantity": "0.5",
+        "entry_price": "60000",
+        "entry_time": "2026-01-05T12:00:00Z",
+    }
+    body.update(fields)
+    return body
+
+
+def closed(n: int = 1, **fields: Any) -> dict[str, Any]:
+    values = {
+        "status": "closed",
+        "exit_price": "61000.5",
+        "exit_time": "2026-01-05T13:30:00+00:00",
+        "fees_usd": "12.25",
+    }
+    values.update(fields)
+    return trade(n, **values)
+
+
+def test_one_trade_is_created_with_server_computed_pnl(bot: Bot, bot_client: APIClient) -> None:
+    response = bot_client.post(URL, closed(), format="json")
+    assert (response.status_code, response.json()) == (
+        200,
+        {"created": 1, "updated": 0, "unchanged": 0},
+    )
+    stored = Trade.objects.get()
+    # (61000.5 - 60000) x 0.5 - 12.25 = 488.00; / (0.5 x 60000) x 100 = 1.626667 %
+    assert (stored.bot_id, stored.pnl_usd, stored.pnl_pct) == (
+        "momentum_001",
+        Decimal("488.00000000"),
+        Decimal("1.626667"),
+    )
+    assert stored.source == bot.mode
+
+
+def test_a_batch_upserts_and_counts_created_updated_unchanged(bot_client: APIClient) -> None:
+    bot_client.post(URL, [trade(1), trade(2)], format="json")
+    response = bot_client.post(URL, [trade(1), closed(2), trade(3)], format="json")
+    assert response.json() == {"created": 1, "updated": 1, "unchanged": 1}
+    assert sorted(Trade.objects.values_list("trade_id", "status")) == [
+        ("T-1", "open"),
+        ("T-2", "closed"),
+        ("T-3", "open"),
+    ]
+
+
+def test_money_sent_as_a_json_number_is_read_from_its_text(bot_client: APIClient) -> None:
+    body = (
+        '{"trade_id": "F", "symbol": "ETH/USDT", "exchange": "binance", "side": "short",'
+        ' "quantity": 0.1, "entry_price": 3000.1234567891, "entry_time": "2026-01-05T12:00:00Z"}'
+    )
+    response = bot_client.post(URL, body, content_type="application/json")
+    assert response.status_code == 200
+    stored = Trade.objects.get()
+    assert (stored.quantity, stored.entry_price) == (Decimal("0.1"), Decimal("3000.1234567891"))
+
+
+def test_a_batch_with_bad_items_names_each_and_writes_nothing(bot_client: APIClient) -> None:
+    bot_client.post(URL, trade(9), format="json")
+    body = [
+        trade(1),
+        trade(2, quantity="0"),
+        trade(3, side="sideways", price="1"),
+        closed(4, exit_time="2026-01-05T11:00:00Z"),
+        trade(5, entry_time="2026-01-05 12:00:00"),
+        trade(1, quantity="2"),
+    ]
+    response = bot_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"index": 1, "field": "quantity", "reason": "must be greater than 0"},
+        {"index": 2, "field": "price", "reason": "unknown field"},
+        {"index": 2, "field": "side", "reason": "must be one of: long, short"},
+        {"index": 3, "field": "exit_time", "reason": "must not be before entry_time"},
+        {
+            "index": 4,
+            "field": "entry_time",
+            "reason": "must carry a UTC offset (e.g. 'Z' or '+00:00')",
+        },
+        {"index": 5, "field": None, "reason": "repeats the key of item 0 in this batch"},
+    ]
+    assert list(Trade.objects.values_list("trade_id", flat=True)) == ["T-9"]
+
+
+def test_server_owned_fields_are_refused(bot_client: APIClient) -> None:
+    response = bot_client.post(URL, trade(1, id=5, pnl_pct="3"), format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "id", "reason": "is set by the server"},
+        {"field": "pnl_pct", "reason": "is set by the server"},
+    ]
+    assert Trade.objects.count() == 0
+
+
+def test_another_bots_id_in_the_body_is_forbidden(bot_client: APIClient) -> None:
+    response = bot_client.post(URL, [trade(1), trade(2, bot_id="shortseller_001")], format="json")
+    assert response.status_code == 403
+    assert Trade.objects.count() == 0
+
+
+def test_no_token_is_401_and_a_staff_token_cannot_write(staff_client: APIClient) -> None:
+    assert APIClient().post(URL, trade(), format="json").status_code == 401
+    assert staff_client.post(URL, trade(), format="json").status_code == 403
+    assert Trade.objects.count() == 0
+
+
+def test_an_idempotency_key_replays_the_first_answer(bot_client: APIClient) -> None:
+    first = bot_client.post(URL, [trade(1)], format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    again = bot_client.post(URL, [trade(1)], format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    other = bot_client.post(URL, [trade(2)], format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.json() == again.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 409
+    assert list(Trade.objects.values_list("trade_id", flat=True)) == ["T-1"]

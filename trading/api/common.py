@@ -1,0 +1,46 @@
+"""Pieces every write endpoint shares: batches, the caller's bot, the bot_id in a body."""
+
+from typing import Any
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+
+from trading.api.auth import calling_bot
+from trading.api.errors import FieldError, InvalidInput
+from trading.models import Bot
+
+
+def request_items(request: Request, *, max_items: int) -> tuple[list[Any], bool]:
+    """The body as a list of items, and whether it was a batch (a JSON array)."""
+    data = request.data
+    if isinstance(data, list):
+        if not data:
+            raise InvalidInput([FieldError(None, "the batch is empty")])
+        if len(data) > max_items:
+            raise InvalidInput(
+                [FieldError(None, f"a batch holds at most {max_items} items, not {len(data)}")]
+            )
+        return data, True
+    if isinstance(data, dict):
+        return [data], False
+    raise InvalidInput([FieldError(None, "the body must be a JSON object or an array of them")])
+
+
+def bot_of_request(request: Request) -> Bot:
+    bot = calling_bot(request)
+    if bot is None:  # the IsBot permission runs first; this keeps the type honest
+        raise PermissionDenied("Only a bot's token can write here.")
+    return bot
+
+
+def refuse_foreign_bot_ids(items: list[Any], bot: Bot) -> None:
+    """403 when an item names a bot other than the caller's (a bot writes only its own rows)."""
+    foreign = [
+        index
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and "bot_id" in item and item["bot_id"] != bot.bot_id
+    ]
+    if foreign:
+        raise PermissionDenied(
+            f"Items {foreign[:20]} name another bot; this token writes only {bot.bot_id}'s rows."
+        )

@@ -1,0 +1,92 @@
+"""One error format for the whole API, and no 500 for anything a client sent.
+
+    {"error": "invalid", "detail": "2 items are invalid; nothing was written.",
+     "errors": [{"index": 3, "field": "quantity", "reason": "must be greater than 0"}]}
+
+``index`` is present for batch items; ``field`` names the field (or ``null`` for the item).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DataError, IntegrityError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str | None
+    reason: str
+    index: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"field": self.field, "reason": self.reason}
+        if self.index is not None:
+            body = {"index": self.index, **body}
+        return body
+
+
+class InvalidInput(APIException):
+    """400 listing every bad field of every bad item."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, errors: list[FieldError], *, batch: bool = False) -> None:
+        self.errors = errors
+        items = len({e.index for e in errors}) if batch else 0
+        if batch:
+            detail = f"{items} item{'s' if items != 1 else ''} invalid; nothing was written."
+        else:
+            detail = "The request is invalid; nothing was written."
+        super().__init__(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, InvalidInput):
+        return Response(
+            {
+                "error": "invalid",
+                "detail": str(exc.detail),
+                "errors": [e.as_json() for e in exc.errors],
+            },
+            status=exc.status_code,
+        )
+    if isinstance(exc, IntegrityError | DataError):
+        # The database refused a row the validation let through (a rule only it can check,
+        # such as a foreign key or a uniqueness across requests): the client's input, not a 500.
+        cause = getattr(exc, "__cause__", None)
+        diag = getattr(cause, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        message = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
+        return Response(
+            {
+                "error": "conflict" if isinstance(exc, IntegrityError) else "invalid",
+                "detail": f"The database refused the data: {message}; nothing was written.",
+                "errors": [{"field": None, "reason": message, "constraint": constraint}],
+            },
+            status=status.HTTP_409_CONFLICT
+            if isinstance(exc, IntegrityError)
+            else status.HTTP_400_BAD_REQUEST,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, APIException):
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        if detail is not None:
+            response.data = {"error": exc.get_codes(), "detail": detail}
+        else:
+            errors = [
+                {"field": field, "reason": " ".join(str(m) for m in messages)}
+                for field, messages in (
+                    response.data.items() if isinstance(response.data, dict) else []
+                )
+            ]
+            response.data = {
+                "error": "invalid",
+                "detail": "The request is invalid.",
+                "errors": errors,
+            }
+    return response

@@ -1,0 +1,112 @@
+"""POST trades/: one trade or a batch of up to 5,000, upserted by (bot, trade_id)."""
+
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.idempotency import idempotent
+from trading.api.permissions import IsBot
+from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
+from trading.models import TradeSide, TradeSource, TradeStatus
+from trading.services.ingest import trade_derived_fields, trade_upsert_many
+
+MAX_TRADES = 5_000
+
+
+def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
+    errors: list[tuple[str | None, str]] = []
+    if row["exit_time"] is not None and row["exit_time"] < row["entry_time"]:
+        errors.append(("exit_time", "must not be before entry_time"))
+    if row["status"] == TradeStatus.CLOSED:
+        for name in ("exit_price", "exit_time"):
+            if row[name] is None:
+                errors.append((name, "is required when status is closed"))
+    elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
+        errors.append(("exit_time", "must be null while the trade is open"))
+    return errors
+
+
+TRADE_SHAPE = Shape(
+    name="Trade",
+    fields={
+        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
+        "trade_id": text(128, help="The bot's own id for the trade; unique per bot."),
+        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "exchange": text(50),
+        "side": choice(TradeSide.values),
+        "quantity": quantity(gt=Decimal(0)),
+        "entry_price": quantity(gt=Decimal(0)),
+        "exit_price": quantity(gt=Decimal(0), required=False, null=True),
+        "entry_time": moment(),
+        "exit_time": moment(required=False, null=True),
+        "fees_usd": usd(default=Decimal(0)),
+        "pnl_usd": usd(
+            required=False,
+            null=True,
+            help="Net of fees. Omitted on a closed trade: computed from prices, quantity, fees.",
+        ),
+        "status": choice(TradeStatus.values, default=TradeStatus.OPEN.value),
+        "source": choice(
+            TradeSource.values, required=False, null=True, help="Defaults to the bot's mode."
+        ),
+        "leverage": pct(gt=Decimal(0), default=Decimal(1)),
+        "exit_reason": text(100, required=False, default=""),
+        "entry_tag": text(100, required=False, default=""),
+        "strategy_data": F("object", required=False, default=dict),
+    },
+    rules=[_trade_rules],
+    server_owned=("id", "created_at", "updated_at", "pnl_pct", "position"),
+)
+TradeInputSerializer = TRADE_SHAPE.serializer()
+
+UpsertCountsOutputSerializer = inline_serializer(
+    "UpsertCountsOutput",
+    fields={
+        "created": serializers.IntegerField(),
+        "updated": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+    },
+)
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Replays the first answer to a repeat of the same body; 409 for another body.",
+)
+
+
+class TradeCollectionView(APIView):
+    def get_permissions(self) -> Any:
+        return [IsBot()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(
+        operation_id="trades_upsert",
+        summary="Send one trade or a batch (up to 5,000); upserted by (bot, trade_id)",
+        request={"application/json": TradeInputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: UpsertCountsOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        bot = bot_of_request(request)
+
+        def write() -> Response:
+            items, batch = request_items(request, max_items=MAX_TRADES)
+            refuse_foreign_bot_ids(items, bot)
+            if batch:
+                rows = TRADE_SHAPE.clean_many(items, key=lambda r: r["trade_id"])
+            else:
+                rows = [TRADE_SHAPE.clean_one(items[0])]
+            for row in rows:
+                row.pop("bot_id", None)
+                row["source"] = row["source"] or bot.mode
+                trade_derived_fields(row)
+            return Response(trade_upsert_many(bot=bot, rows=rows).as_json())
+
+        return idempotent(request, write)

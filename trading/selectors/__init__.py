@@ -1,0 +1,1 @@
+"""Every read of the trading schema that the API, admin and tasks share. One module per concern."""
