@@ -26,7 +26,10 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(SERVICES) --fast -- sh -c '$(VENV)/bin/mypy && $(VENV)/bin/pytest $(PYTEST_ARGS)'
+	$(SERVICES) --fast -- sh -c '$(VENV)/bin/mypy \
+		&& DJANGO_SETTINGS_MODULE=atb_site.settings.test \
+		   $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null \
+		&& $(VENV)/bin/pytest $(PYTEST_ARGS)'
 
 
 clean:

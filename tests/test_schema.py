@@ -323,3 +323,11 @@ def test_system_events_are_append_only() -> None:
     with refused("append-only: DELETE refused", ProgrammingError), transaction.atomic():
         execute("DELETE FROM audit.system_events WHERE id = %s", [event.pk])
     assert rows("SELECT message FROM audit.system_events") == [("hello",)]
+
+
+def test_django_sees_every_table_of_our_schemas_so_flush_empties_them() -> None:
+    # Transactional tests flush the database with TRUNCATE over the tables Django finds.
+    found = set(connection.introspection.django_table_names(only_existing=True))
+    for schema, tables in SCHEMA_TABLES.items():
+        for table in tables:
+            assert f'{schema}"."{table}' in found

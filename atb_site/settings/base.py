@@ -112,6 +112,8 @@ def _database_url() -> str:
 
 
 _db = env.db_url_config(_database_url())
+# Django's PostgreSQL backend, plus introspection of our schemas (see atb_site/db/).
+_db["ENGINE"] = "atb_site.db"
 _db["CONN_HEALTH_CHECKS"] = True
 _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 _db.setdefault("OPTIONS", {})
@@ -126,6 +128,8 @@ if env.bool("DATABASE_PGBOUNCER", default=False):
     # PgBouncer in transaction mode cannot hold a server-side cursor across statements.
     _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES = {"default": _db}
+# The PostgreSQL schemas our apps' tables live in (SCHEMA.md).
+DATABASE_APP_SCHEMAS = ("trading", "audit", "config", "analytics")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the Celery broker and the cache ----------------------------------------------------
