@@ -107,6 +107,7 @@ class RiskEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["bot", "-ts"], name="risk_events_bot_ts_idx"),
+            models.Index(fields=["-ts"], name="risk_events_ts_idx"),
             models.Index(
                 fields=["-ts"], condition=Q(resolved=False), name="risk_events_unresolved_idx"
             ),

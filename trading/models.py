@@ -213,6 +213,9 @@ class Position(models.Model):
         indexes = [
             models.Index(fields=["bot", "status"], name="positions_bot_status_idx"),
             models.Index(fields=["symbol"], name="positions_symbol_idx"),
+            # API lists, newest first, per bot and (for staff) across bots.
+            models.Index(fields=["bot", "-opened_at"], name="positions_bot_opened_idx"),
+            models.Index(fields=["-opened_at"], name="positions_opened_idx"),
         ]
 
     def __str__(self) -> str:
@@ -351,6 +354,7 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["bot", "-created_at"], name="orders_bot_created_idx"),
+            models.Index(fields=["-created_at"], name="orders_created_idx"),
             models.Index(fields=["bot", "status"], name="orders_bot_status_idx"),
         ]
 
@@ -465,6 +469,7 @@ class Signal(models.Model):
         ]
         indexes = [
             models.Index(fields=["bot", "-generated_at"], name="signals_bot_generated_idx"),
+            models.Index(fields=["-generated_at"], name="signals_generated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -497,7 +502,10 @@ class AccountBalance(models.Model):
                 condition=Q(margin_used_usd__gte=0), name="account_balance_margin_gte_0"
             ),
         ]
-        indexes = [models.Index(fields=["bot", "-ts"], name="account_balance_bot_ts_idx")]
+        indexes = [
+            models.Index(fields=["bot", "-ts"], name="account_balance_bot_ts_idx"),
+            models.Index(fields=["-ts"], name="account_balance_ts_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bot_id} {self.ts:%Y-%m-%d %H:%M} {self.equity_usd}"
