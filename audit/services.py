@@ -7,11 +7,12 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.models import ChangeAction, ChangeLog, RiskEvent, Severity, SystemEvent
 from trading.models import Bot
+from trading.services.ingest import UpsertCounts, jsonb_text
 
 
 def json_safe(value: Any) -> Any:
@@ -100,3 +101,61 @@ def risk_event_resolve(*, event: RiskEvent, user: User, note: str) -> RiskEvent:
         note=note,
     )
     return locked
+
+
+SYSTEM_EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ts", "timestamptz"),
+    ("component", "text"),
+    ("event_type", "text"),
+    ("severity", "text"),
+    ("message", "text"),
+    ("details", "jsonb"),
+)
+
+# Append-only, so an event is never updated: one identical in every field to a stored event of
+# the same bot is a repeat (a retried request) and is not stored again. The (bot, ts) index
+# finds the candidates.
+SYSTEM_EVENT_INSERT_SQL = f"""
+INSERT INTO audit.system_events (bot_id, {", ".join(n for n, _ in SYSTEM_EVENT_COLUMNS)})
+SELECT %(bot_id)s, {", ".join(f"u.{n}" for n, _ in SYSTEM_EVENT_COLUMNS)}
+FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in SYSTEM_EVENT_COLUMNS)})
+    AS u({", ".join(n for n, _ in SYSTEM_EVENT_COLUMNS)})
+WHERE NOT EXISTS (
+    SELECT FROM audit.system_events AS e
+    WHERE e.bot_id = %(bot_id)s
+        AND ({", ".join(f"e.{n}" for n, _ in SYSTEM_EVENT_COLUMNS)})
+            = ({", ".join(f"u.{n}" for n, _ in SYSTEM_EVENT_COLUMNS)})
+)
+RETURNING id
+"""  # noqa: S608 - identifiers are the constants above; values are parameters
+
+
+def system_event_insert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
+    """Store a bot's system events in one statement; exact repeats of stored ones are skipped
+    (``unchanged``). Rows are cleaned: ts, component, event_type, severity, message, details."""
+    if not rows:
+        return UpsertCounts(0, 0, 0)
+    params: dict[str, Any] = {"bot_id": bot.bot_id}
+    for name, kind in SYSTEM_EVENT_COLUMNS:
+        params[name] = [jsonb_text(r[name]) if kind == "jsonb" else r[name] for r in rows]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # No unique constraint can back "identical event": one writer per bot at a time.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"audit.system_events:{bot.bot_id}"],
+        )
+        cursor.execute(SYSTEM_EVENT_INSERT_SQL, params)
+        created = len(cursor.fetchall())
+    return UpsertCounts(created=created, updated=0, unchanged=len(rows) - created)
+
+
+def bot_status_change_record(bot: Bot, old_status: str, new_status: str) -> None:
+    """The change record of a status a bot reported itself (heartbeat)."""
+    change_record(
+        entity=bot,
+        action=ChangeAction.PAUSE if new_status == "paused" else ChangeAction.UPDATE,
+        old_values={"status": old_status},
+        new_values={"status": new_status},
+        actor_bot=bot,
+        note="reported by the bot's heartbeat",
+    )

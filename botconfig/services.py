@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.models import ChangeAction
 from audit.services import change_record, model_values
+from botconfig.cache import config_cache_drop
 from botconfig.models import BotConfiguration
 from trading.models import Bot, BotStatus
 
@@ -164,6 +165,7 @@ def config_version_create(
         user=user,
         note=change_reason,
     )
+    transaction.on_commit(lambda: config_cache_drop(bot.bot_id))
     return version
 
 

@@ -31,6 +31,7 @@ from botconfig.services import config_version_create
 from tests.factories import T0, make_bot, make_candle, make_position, make_trade
 from trading.models import (
     AccountBalance,
+    ApiToken,
     Bot,
     MarketData,
     Order,
@@ -39,6 +40,12 @@ from trading.models import (
     RiskMetric,
     Signal,
     Trade,
+)
+from trading.services.tokens import (
+    bot_token_create,
+    staff_token_create,
+    token_authenticate,
+    token_hash,
 )
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +116,7 @@ def seeded(bot: Bot, superuser: User) -> None:
     )
     ClockedSchedule.objects.create(clocked_time=T0)
     PeriodicTask.objects.create(name="refresh views", task="analytics.refresh", interval=interval)
+    bot_token_create(bot=bot, name="seed")
 
 
 # --- Every page renders for staff, none for strangers ------------------------------------------
@@ -846,3 +854,145 @@ def test_positions_are_listed_with_their_bot_in_the_same_query(
     response = admin_client_logged_in.get(admin_url(Position, "changelist"))
 
     assert response.context["cl"].queryset.query.select_related == {"bot": {}}
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def analyst(db: None) -> User:
+    return User.objects.create_user("analyst", is_staff=True)
+
+
+def token_message(response: Any) -> str:
+    """The one message that carries the new token."""
+    found = [str(m) for m in get_messages(response.wsgi_request) if "The new token is" in str(m)]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_adding_a_bot_token_shows_it_once_and_stores_only_its_hash(
+    bot: Bot, admin_client_logged_in: Client
+) -> None:
+    response = admin_client_logged_in.post(
+        admin_url(ApiToken, "add"), {"bot": bot.pk, "user": "", "name": "vps-1"}
+    )
+
+    assert response.status_code == 302
+    token = ApiToken.objects.get()
+    key = token_message(response).split()[4]
+    assert key.startswith("atb_")
+    assert (token.bot, token.user, token.name, token.prefix) == (bot, None, "vps-1", key[:12])
+    assert token.key_hash == token_hash(key) != key
+    assert token_authenticate(key=key) == token
+    # Shown once, on the page the add leads to; never again, and the hash never.
+    shown = admin_client_logged_in.get(response["Location"]).content.decode()
+    assert shown.count(key) == 1
+    for page in (admin_url(ApiToken, "changelist"), admin_url(ApiToken, "change", token.pk)):
+        html = admin_client_logged_in.get(page).content.decode()
+        assert key not in html
+        assert token.key_hash not in html
+    assert token.key_hash not in shown
+
+
+def test_adding_a_staff_token_binds_it_to_the_user(
+    analyst: User, admin_client_logged_in: Client
+) -> None:
+    response = admin_client_logged_in.post(
+        admin_url(ApiToken, "add"), {"bot": "", "user": analyst.pk, "name": "laptop"}
+    )
+
+    token = ApiToken.objects.get()
+    assert (token.bot, token.user) == (None, analyst)
+    assert token_authenticate(key=token_message(response).split()[4]) == token
+
+
+@pytest.mark.parametrize("owner", ["both", "neither"])
+def test_a_token_needs_a_bot_or_a_user_not_both(
+    owner: str, bot: Bot, analyst: User, admin_client_logged_in: Client
+) -> None:
+    form = {
+        "bot": bot.pk if owner == "both" else "",
+        "user": analyst.pk if owner == "both" else "",
+        "name": "",
+    }
+
+    response = admin_client_logged_in.post(admin_url(ApiToken, "add"), form)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "bot": ["Choose either a bot or a staff user, not both or neither."]
+    }
+    assert ApiToken.objects.count() == 0
+
+
+def test_only_active_staff_users_can_be_given_a_token(admin_client_logged_in: Client) -> None:
+    clerk = User.objects.create_user("clerk")
+
+    response = admin_client_logged_in.post(
+        admin_url(ApiToken, "add"), {"bot": "", "user": clerk.pk, "name": ""}
+    )
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["user"]
+    assert ApiToken.objects.count() == 0
+
+
+def test_the_revoke_action_sets_revoked_at_once(bot: Bot, admin_client_logged_in: Client) -> None:
+    live = bot_token_create(bot=bot, name="live")
+    earlier = timezone.now() - timedelta(days=1)
+    done = bot_token_create(bot=bot, name="done").token
+    ApiToken.objects.filter(pk=done.pk).update(revoked_at=earlier)
+
+    response = admin_client_logged_in.post(
+        admin_url(ApiToken, "changelist"),
+        {"action": "revoke_tokens", "_selected_action": [live.token.pk, done.pk], "index": "0"},
+    )
+
+    assert response.status_code == 302
+    live.token.refresh_from_db()
+    done.refresh_from_db()
+    assert live.token.revoked_at is not None
+    assert done.revoked_at == earlier
+    assert token_authenticate(key=live.key) is None
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "1 token(s) revoked; 1 were already revoked."
+    ]
+
+
+def test_a_token_is_never_edited_or_deleted(bot: Bot, admin_client_logged_in: Client) -> None:
+    token = bot_token_create(bot=bot, name="original").token
+
+    change = admin_client_logged_in.post(
+        admin_url(ApiToken, "change", token.pk), {"name": "renamed", "key_hash": "0" * 64}
+    )
+    delete = admin_client_logged_in.post(admin_url(ApiToken, "delete", token.pk), {"post": "yes"})
+
+    assert (change.status_code, delete.status_code) == (403, 403)
+    stored = ApiToken.objects.get()
+    assert (stored.name, stored.key_hash) == ("original", token.key_hash)
+
+
+def test_the_token_list_shows_owner_use_and_state(
+    bot: Bot, analyst: User, admin_client_logged_in: Client
+) -> None:
+    bot_token_create(bot=bot, name="vps-1")
+    key = bot_token_create(bot=bot, name="old")
+    token_authenticate(key=key.key)
+    ApiToken.objects.filter(pk=key.token.pk).update(revoked_at=timezone.now())
+    staff_token_create(user=analyst, name="laptop")
+
+    response = admin_client_logged_in.get(admin_url(ApiToken, "changelist"))
+    revoked = admin_client_logged_in.get(admin_url(ApiToken, "changelist") + "?state=revoked")
+
+    cl = response.context["cl"]
+    rows = [
+        (cl.model_admin.owner(t), t.name, t.last_used_at is not None, cl.model_admin.revoked(t))
+        for t in cl.result_list
+    ]
+    assert rows == [
+        ("user analyst", "laptop", False, False),
+        ("bot momentum_001", "old", True, True),
+        ("bot momentum_001", "vps-1", False, False),
+    ]
+    assert [t.name for t in revoked.context["cl"].result_list] == ["old"]

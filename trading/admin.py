@@ -1,4 +1,5 @@
-"""Read-only admin pages for what the bots record. The bot registry itself is botconfig's.
+"""Read-only admin pages for what the bots record, and the API tokens. The bot registry itself
+is botconfig's.
 
 Every list is ordered by an indexed column, counts at most a capped number of rows, loads its
 related rows in the same query and filters by typed values instead of DISTINCT lists.
@@ -6,7 +7,11 @@ related rows in the same query and filters by typed values instead of DISTINCT l
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from atb_site.admin_tools import (
@@ -17,6 +22,7 @@ from atb_site.admin_tools import (
 )
 from trading.models import (
     AccountBalance,
+    ApiToken,
     MarketData,
     Order,
     OrderFill,
@@ -25,6 +31,7 @@ from trading.models import (
     Signal,
     Trade,
 )
+from trading.services.tokens import bot_token_create, staff_token_create, token_revoke
 
 
 @admin.register(Trade)
@@ -218,3 +225,132 @@ class RiskMetricAdmin(ReadOnlyModelAdmin):
     list_filter = ("bot", ("date", DateRangeFilter))
     ordering = ("-date", "bot_id")  # one row per bot per day: small, and (bot, date) is unique
     sortable_by = ("date",)
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    """A token for one bot or for one staff user; the key itself is made by the service."""
+
+    class Meta:
+        model = ApiToken
+        fields = ("bot", "user", "name")
+        help_texts = {
+            "bot": "Either a bot (the token reads and writes only that bot's rows) ...",
+            "user": "... or a staff user (a personal token with that user's rights).",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        user_field = self.fields.get("user")
+        if isinstance(user_field, forms.ModelChoiceField):
+            # A token of a non-staff or inactive user would be refused by every endpoint.
+            user_field.queryset = User.objects.filter(is_staff=True, is_active=True).order_by(
+                "username"
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "bot" in self.errors or "user" in self.errors:
+            return cleaned
+        if (cleaned.get("bot") is None) == (cleaned.get("user") is None):
+            # On the field, so the model's api_tokens_one_owner check does not say it again.
+            self.add_error("bot", "Choose either a bot or a staff user, not both or neither.")
+        return cleaned
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "Live"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        match self.value():
+            case "live":
+                return queryset.filter(revoked_at__isnull=True)
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made here or by ``create_bot_token``/``create_api_token``, then only revoked.
+
+    The full token is shown once, in the message after saving; only its sha256 is stored, and
+    neither the hash nor the owner can be changed afterwards. Tokens are revoked, not deleted,
+    so their prefix still identifies them in logs.
+    """
+
+    form = ApiTokenAddForm
+    list_display = ("prefix", "owner", "name", "created_at", "last_used_at", "revoked")
+    list_select_related = ("bot", "user")
+    list_filter = (TokenStateFilter, "bot")
+    search_fields = ("prefix", "name", "bot__bot_id", "user__username")
+    ordering = ("-created_at", "-id")
+    sortable_by = ("created_at", "last_used_at")
+    show_facets = admin.ShowFacets.NEVER
+    actions = ("revoke_tokens",)
+    readonly_fields = ("prefix", "bot", "user", "name", "created_at", "last_used_at", "revoked_at")
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        if obj is None:
+            return ("bot", "user", "name")
+        return self.readonly_fields  # never key_hash
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False  # a token is never edited: revoke it and make another
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:  # unreachable: the change permission is refused above
+            raise PermissionDenied
+        bot, user, name = obj.bot, obj.user, obj.name
+        if bot is not None:
+            issued = bot_token_create(bot=bot, name=name)
+        elif user is not None:
+            issued = staff_token_create(user=user, name=name)
+        else:  # the form refuses this
+            raise PermissionDenied
+        for field in ApiToken._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(issued.token, field.attname))
+        obj._state.adding = False
+        obj._state.db = issued.token._state.db
+        messages.warning(
+            request,
+            f"The new token is {issued.key} - copy it now: it is shown only this once "
+            "and is not stored anywhere.",
+        )
+
+    @admin.display(description="owner")
+    def owner(self, token: ApiToken) -> str:
+        if token.bot_id is not None:
+            return f"bot {token.bot_id}"
+        return f"user {token.user.username}" if token.user is not None else "-"
+
+    @admin.display(description="revoked", boolean=True, ordering="revoked_at")
+    def revoked(self, token: ApiToken) -> bool:
+        return token.revoked_at is not None
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = already = 0
+        for token in queryset:
+            if token.revoked_at is not None:
+                already += 1
+                continue
+            token_revoke(token=token)
+            revoked += 1
+        self.message_user(request, f"{revoked} token(s) revoked; {already} were already revoked.")

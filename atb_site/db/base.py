@@ -2,12 +2,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base, introspection
-from django.db.backends.postgresql.introspection import TableInfo
 
 
 class DatabaseIntrospection(introspection.DatabaseIntrospection):
-    def get_table_list(self, cursor: Any) -> list[TableInfo]:
-        tables: list[TableInfo] = super().get_table_list(cursor)
+    def get_table_list(self, cursor: Any) -> Any:
+        tables = list(super().get_table_list(cursor))
         cursor.execute(
             """
             SELECT n.nspname || '"."' || c.relname,
@@ -21,7 +20,7 @@ class DatabaseIntrospection(introspection.DatabaseIntrospection):
             """,
             [list(settings.DATABASE_APP_SCHEMAS)],
         )
-        return tables + [TableInfo(*row) for row in cursor.fetchall()]
+        return tables + [introspection.TableInfo(*row) for row in cursor.fetchall()]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -140,6 +140,11 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="atb"),
         "TIMEOUT": 300,
+        # A Redis that hangs must fail fast, so the PostgreSQL fallbacks get their turn.
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+            "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+        },
     }
 }
 
@@ -234,7 +239,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One component per enumeration shared by several serializers (inputs and outputs).
+    "ENUM_NAME_OVERRIDES": {
+        "BotStatusEnum": "trading.models.BotStatus.values",
+        "TradeStatusEnum": "trading.models.TradeStatus.values",
+        "PositionStatusEnum": "trading.models.PositionStatus.values",
+        "OrderStatusEnum": "trading.models.OrderStatus.values",
+        "TradeSideEnum": "trading.models.TradeSide.values",
+        "OrderSideEnum": "trading.models.OrderSide.values",
+    },
 }
 
 # --- This project ------------------------------------------------------------------------------

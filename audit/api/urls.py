@@ -1,5 +1,11 @@
 """/api/v1/ endpoints served by the audit app (included from atb_site/urls.py)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from audit.api.events import EventWriteView
+from audit.api.reads import READ_URLPATTERNS
+
+urlpatterns: list[URLPattern] = [
+    path("events/", EventWriteView.as_view(), name="events"),
+    *READ_URLPATTERNS,
+]

@@ -133,3 +133,12 @@ def test_an_idempotency_key_replays_the_first_answer(bot_client: APIClient) -> N
     assert again.headers["Idempotent-Replayed"] == "true"
     assert other.status_code == 409
     assert list(Trade.objects.values_list("trade_id", flat=True)) == ["T-1"]
+
+
+def test_a_time_with_no_utc_equivalent_is_a_400_not_a_500(bot_client: APIClient) -> None:
+    response = bot_client.post(URL, trade(entry_time="0001-01-01T00:00:00+01:00"), format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "entry_time", "reason": "must be between 1970 and 9998"}
+    ]
+    assert Trade.objects.count() == 0

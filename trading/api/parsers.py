@@ -42,6 +42,8 @@ class DecimalJSONParser(JSONParser):
             return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"The body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # "[[[[..." thousands deep: the client's fault, not a 500
+            raise ParseError("The body's JSON nests too deeply.") from exc
 
 
 def _refuse(name: str) -> Any:

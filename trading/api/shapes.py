@@ -6,6 +6,7 @@ yields clean rows ready for one set-based statement. ``Shape.serializer()`` buil
 DRF serializer, used only to document the body in the OpenAPI schema.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,8 +51,16 @@ class F:
         return _PARSERS[self.kind](self, value)
 
 
+_DECIMAL_INPUT = (int, Decimal, str)  # a tuple: isinstance on an ``int | ...`` union is slower
+
+
+@functools.cache
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
 def _decimal(f: F, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+    if isinstance(value, bool) or not isinstance(value, _DECIMAL_INPUT):
         raise Invalid("must be a number or a decimal string")
     try:
         number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
@@ -62,7 +71,7 @@ def _decimal(f: F, value: Any) -> Decimal:
     if number.adjusted() >= f.max_digits - f.places:
         raise Invalid(f"must have at most {f.max_digits - f.places} digits before the point")
     # Round half-even to the column's scale (like the legacy importers), never through a float.
-    number = number.quantize(Decimal(1).scaleb(-f.places), rounding=ROUND_HALF_EVEN)
+    number = number.quantize(_quantum(f.places), rounding=ROUND_HALF_EVEN)
     if number.adjusted() >= f.max_digits - f.places:  # 99.99999999999 rounds up a digit
         raise Invalid(f"must have at most {f.max_digits - f.places} digits before the point")
     if f.gt is not None and not number > f.gt:
@@ -100,9 +109,13 @@ def _datetime(f: F, value: Any) -> datetime:
         raise Invalid(f"{value!r} is not an ISO-8601 date-time") from exc
     if moment.tzinfo is None:
         raise Invalid("must carry a UTC offset (e.g. 'Z' or '+00:00')")
-    if not 1970 <= moment.astimezone(UTC).year <= 9998:
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC time
+        in_utc = None
+    if in_utc is None or not 1970 <= in_utc.year <= 9998:
         raise Invalid("must be between 1970 and 9998")
-    return moment.astimezone(UTC)
+    return in_utc
 
 
 def _bool(f: F, value: Any) -> bool:

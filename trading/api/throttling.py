@@ -2,12 +2,14 @@
 Retry-After. With Redis unreachable the API keeps serving (the limit is then not enforced):
 a bot's writes matter more than its rate."""
 
+import functools
 import logging
 import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -22,6 +24,28 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'6000/min' -> (6000, 60)."""
     count, _, period = rate.partition("/")
     return int(count), PERIODS[period.strip().lower()]
+
+
+# Creates the window's counter (expiring) unless it exists, then adds one: atomically, in one
+# round trip. Django's cache.add() then cache.incr() take three (incr checks the key exists).
+_COUNT = "redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX') return redis.call('INCR', KEYS[1])"
+
+
+@functools.lru_cache(maxsize=8)
+def _counter(backend: RedisCache) -> Any:
+    """The script on a client of ``backend``'s connection pool, made once per cache backend:
+    making a redis.Redis client (as every cache call does) costs more than the round trip."""
+    return backend._cache.get_client(None, write=True).register_script(_COUNT)
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """This window's count for ``key`` after this request; an ordinary (integer) cache entry."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.add(key, 0, timeout=timeout)
+        return backend.incr(key)
+    full_key = backend.make_and_validate_key(key)
+    return int(_counter(backend)(keys=[full_key], args=[timeout]))
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -43,8 +67,7 @@ class TokenRateThrottle(BaseThrottle):
         window = int(now // self.period)
         key = f"throttle:{self.ident(request)}:{window}"
         try:
-            cache.add(key, 0, timeout=self.period + 1)
-            count = cache.incr(key)
+            count = _count(key, timeout=self.period + 1)
         except Exception:  # any Redis failure: serve, and say so in the log
             log.warning("rate limit not enforced: the cache is unreachable", exc_info=True)
             return True

@@ -1,4 +1,6 @@
-"""POST trades/: one trade or a batch of up to 5,000, upserted by (bot, trade_id)."""
+"""POST trades/: one trade or a batch of up to 5,000, upserted by (bot, trade_id).
+
+GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
 from decimal import Decimal
 from typing import Any
@@ -7,10 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
 from trading.api.idempotency import idempotent
+from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
@@ -82,7 +84,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-class TradeCollectionView(APIView):
+class TradeCollectionView(TradeListView):
+    """GET: the list (a bot's own trades, or all for staff); POST: a bot's upsert."""
+
     def get_permissions(self) -> Any:
         return [IsBot()] if self.request.method == "POST" else super().get_permissions()
 

@@ -1,0 +1,212 @@
+"""GET lists and detail pages of the trading tables, and of the bots.
+
+Who sees what: a bot's token reads only its own bot's rows (another bot's row by id is a 404,
+``?bot_id=<another bot>`` an empty list, ``bots/`` lists only itself); staff (a session or a
+staff token of an ``is_staff`` user) read every bot's rows. Without credentials: 401.
+
+Lists are newest first, paginated by a cursor over an indexed time column with the unique id
+as tie-breaker (``trading.api.pagination``), filtered by ``trading.api.filters``. Each list runs
+a fixed number of queries whatever the page holds (see tests/api/test_reads.py).
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped, unused-ignore]
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics
+
+from trading.api import filters
+from trading.api.auth import calling_bot
+from trading.api.pagination import KeysetCursorPagination
+from trading.api.permissions import IsBotOrStaff
+from trading.api.serializers import (
+    BalanceOutputSerializer,
+    BotOutputSerializer,
+    OrderDetailOutputSerializer,
+    OrderOutputSerializer,
+    PositionOutputSerializer,
+    SignalOutputSerializer,
+    TradeOutputSerializer,
+)
+from trading.selectors.lists import (
+    balance_list,
+    bot_list,
+    order_list,
+    position_list,
+    signal_list,
+    trade_list,
+)
+
+WHO_SEES = (
+    "A bot's token sees only its own bot's rows; staff see every bot's. "
+    "Newest first; follow `next` for older rows."
+)
+WHO_SEES_ONE = "A bot's token reads only its own bot's rows (another bot's is a 404); staff any."
+
+
+class ReadView(generics.GenericAPIView):
+    """Reads for a bot's token (its own rows) or staff (all rows)."""
+
+    permission_classes = [IsBotOrStaff]
+
+    def visible(self) -> QuerySet[Any]:
+        """The rows the caller may see (a selector given the calling bot, None for staff)."""
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.visible()
+
+
+class ListView(ReadView, generics.ListAPIView):
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = KeysetCursorPagination
+    ordering: tuple[str, ...] = ()
+
+
+class DetailView(ReadView, generics.RetrieveAPIView):
+    filter_backends = []  # the list's filters never hide a row asked by id
+
+
+# --- Bots ---------------------------------------------------------------------------------------
+
+
+@extend_schema(summary="List bots (a bot's token: only itself)", description=WHO_SEES)
+class BotListView(ListView):
+    serializer_class = BotOutputSerializer
+    filterset_class = filters.BotFilterSet
+    ordering = ("-created_at", "-bot_id")
+
+    def visible(self) -> QuerySet[Any]:
+        return bot_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One bot", description=WHO_SEES_ONE)
+class BotDetailView(DetailView):
+    serializer_class = BotOutputSerializer
+    lookup_field = "bot_id"
+
+    def visible(self) -> QuerySet[Any]:
+        return bot_list(bot=calling_bot(self.request))
+
+
+# --- Trades -------------------------------------------------------------------------------------
+
+
+class TradeListView(ListView):
+    """GET trades/ (served by TradeCollectionView, which adds the bots' POST)."""
+
+    serializer_class = TradeOutputSerializer
+    filterset_class = filters.TradeFilterSet
+    ordering = ("-entry_time", "-id")  # trades_bot_entry_idx / trades_entry_idx
+
+    @extend_schema(summary="List trades, newest entry first", description=WHO_SEES)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def visible(self) -> QuerySet[Any]:
+        return trade_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One trade", description=WHO_SEES_ONE)
+class TradeDetailView(DetailView):
+    serializer_class = TradeOutputSerializer
+
+    def visible(self) -> QuerySet[Any]:
+        return trade_list(bot=calling_bot(self.request))
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+class OrderListView(ListView):
+    serializer_class = OrderOutputSerializer
+    filterset_class = filters.OrderFilterSet
+    ordering = ("-created_at", "-id")  # orders_bot_created_idx
+
+    @extend_schema(summary="List orders, newest first", description=WHO_SEES)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def visible(self) -> QuerySet[Any]:
+        return order_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One order with its fills", description=WHO_SEES_ONE)
+class OrderDetailView(DetailView):
+    serializer_class = OrderDetailOutputSerializer
+
+    def visible(self) -> QuerySet[Any]:
+        return order_list(bot=calling_bot(self.request), with_fills=True)
+
+
+# --- Positions ----------------------------------------------------------------------------------
+
+
+class PositionListView(ListView):
+    serializer_class = PositionOutputSerializer
+    filterset_class = filters.PositionFilterSet
+    ordering = ("-opened_at", "-id")
+
+    @extend_schema(summary="List positions, newest opened first", description=WHO_SEES)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def visible(self) -> QuerySet[Any]:
+        return position_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One position", description=WHO_SEES_ONE)
+class PositionDetailView(DetailView):
+    serializer_class = PositionOutputSerializer
+
+    def visible(self) -> QuerySet[Any]:
+        return position_list(bot=calling_bot(self.request))
+
+
+# --- Signals ------------------------------------------------------------------------------------
+
+
+class SignalListView(ListView):
+    serializer_class = SignalOutputSerializer
+    filterset_class = filters.SignalFilterSet
+    ordering = ("-generated_at", "-id")  # signals_bot_generated_idx
+
+    @extend_schema(summary="List signals, newest first", description=WHO_SEES)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def visible(self) -> QuerySet[Any]:
+        return signal_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One signal", description=WHO_SEES_ONE)
+class SignalDetailView(DetailView):
+    serializer_class = SignalOutputSerializer
+
+    def visible(self) -> QuerySet[Any]:
+        return signal_list(bot=calling_bot(self.request))
+
+
+# --- Balances -----------------------------------------------------------------------------------
+
+
+class BalanceListView(ListView):
+    serializer_class = BalanceOutputSerializer
+    filterset_class = filters.BalanceFilterSet
+    ordering = ("-ts", "-id")  # account_balance_bot_ts_idx
+
+    @extend_schema(summary="List balance snapshots, newest first", description=WHO_SEES)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def visible(self) -> QuerySet[Any]:
+        return balance_list(bot=calling_bot(self.request))
+
+
+@extend_schema(summary="One balance snapshot", description=WHO_SEES_ONE)
+class BalanceDetailView(DetailView):
+    serializer_class = BalanceOutputSerializer
+
+    def visible(self) -> QuerySet[Any]:
+        return balance_list(bot=calling_bot(self.request))

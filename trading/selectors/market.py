@@ -1,0 +1,213 @@
+"""Reads of the shared candle table, each served by the unique index
+(symbol, exchange, timeframe, ts): a range scan for a series, one backward probe for the latest
+candle of a market.
+
+Prices and volumes are read as text (``numeric::text``), so a candle reaches the client with
+every digit PostgreSQL holds and no float or Decimal round trip in between.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from trading.services.live_state import (
+    MarketKey,
+    Price,
+    iso_utc,
+    price_cache_read,
+    price_cache_update,
+)
+
+_PRICE_COLUMNS = (
+    "m.symbol, m.exchange, m.timeframe, m.ts, "
+    "m.open::text, m.high::text, m.low::text, m.close::text, m.volume::text"
+)
+
+_LATEST_LATERAL = f"""
+CROSS JOIN LATERAL (
+    SELECT {_PRICE_COLUMNS} FROM trading.market_data m
+    WHERE m.symbol = k.symbol AND m.exchange = k.exchange AND m.timeframe = k.timeframe
+    ORDER BY m.ts DESC LIMIT 1
+) l
+"""  # noqa: S608 - constant text
+
+LATEST_FOR_KEYS_SQL = f"""
+SELECT l.* FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(symbol, exchange, timeframe)
+{_LATEST_LATERAL}
+ORDER BY 1, 2, 3
+"""  # noqa: S608 - constant text
+
+
+def _price(row: tuple[Any, ...]) -> Price:
+    symbol, exchange, timeframe, ts, open_, high, low, close, volume = row
+    return {
+        "symbol": symbol,
+        "exchange": exchange,
+        "timeframe": timeframe,
+        "ts": iso_utc(ts),
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+    }
+
+
+def market_latest_for_keys(*, keys: list[MarketKey]) -> list[Price]:
+    """The latest stored candle of each market in ``keys`` (markets without one are left out),
+    in one statement: one backward index probe per market."""
+    if not keys:
+        return []
+    symbols, exchanges, timeframes = (list(part) for part in zip(*keys, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_FOR_KEYS_SQL, [symbols, exchanges, timeframes])
+        return [_price(row) for row in cursor.fetchall()]
+
+
+def market_latest(
+    *, symbol: str | None = None, exchange: str | None = None, timeframe: str | None = None
+) -> list[Price]:
+    """The latest candle of every market matching the filters, ordered by market.
+
+    The markets are found by a loose index scan (a recursive CTE hopping from one
+    (symbol, exchange, timeframe) to the next on the unique index), not by reading the table:
+    two index probes per market, however many candles each holds.
+    """
+    conditions: list[str] = []
+    params: list[str] = []
+    for column, value in (("symbol", symbol), ("exchange", exchange), ("timeframe", timeframe)):
+        if value is not None:
+            conditions.append(f"d.{column} = %s")
+            params.append(value)
+    where = " AND ".join(conditions) or "TRUE"
+    sql = f"""
+    WITH RECURSIVE k AS (
+        (SELECT d.symbol, d.exchange, d.timeframe FROM trading.market_data d
+         WHERE {where} ORDER BY 1, 2, 3 LIMIT 1)
+        UNION ALL
+        SELECT n.symbol, n.exchange, n.timeframe FROM k CROSS JOIN LATERAL (
+            SELECT d.symbol, d.exchange, d.timeframe FROM trading.market_data d
+            WHERE (d.symbol, d.exchange, d.timeframe) > (k.symbol, k.exchange, k.timeframe)
+              AND {where}
+            ORDER BY 1, 2, 3 LIMIT 1
+        ) n
+    )
+    SELECT l.* FROM k {_LATEST_LATERAL} ORDER BY 1, 2, 3
+    """  # noqa: S608 - the conditions are constant text; the values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + params)
+        return [_price(row) for row in cursor.fetchall()]
+
+
+def prices_latest(
+    *, symbol: str | None = None, exchange: str | None = None, timeframe: str | None = None
+) -> list[Price]:
+    """The latest candle of every market matching the filters, from Redis when it can answer.
+
+    Redis answers once seeded (it then holds every market's latest candle, kept current by the
+    ingest path); an exact market it lacks is looked up in PostgreSQL. Unseeded, one read takes
+    every market's latest candle from PostgreSQL and seeds Redis; unreachable, PostgreSQL
+    answers every read.
+    """
+    wanted = (symbol, exchange, timeframe)
+
+    def matches(price: Price) -> bool:
+        return all(
+            value is None or price[name] == value
+            for name, value in zip(("symbol", "exchange", "timeframe"), wanted, strict=True)
+        )
+
+    cached = price_cache_read()
+    if cached is None:
+        return market_latest(symbol=symbol, exchange=exchange, timeframe=timeframe)
+    if cached.seeded:
+        found = [price for key, price in sorted(cached.prices.items()) if matches(price)]
+        if not found and symbol is not None and exchange is not None and timeframe is not None:
+            found = market_latest_for_keys(keys=[(symbol, exchange, timeframe)])
+            price_cache_update(candles=found)
+        return found
+    every = market_latest()
+    price_cache_update(candles=every, seeded=True)
+    return [price for price in every if matches(price)]
+
+
+# --- Series -----------------------------------------------------------------------------------
+
+# One market's candles, and the JSON of the page built by PostgreSQL: the range scan reads them
+# in index order and json_agg writes them out, so a page of 10,000 candles costs a few
+# milliseconds instead of a Python dict and a render per candle. Times as the rest of the API
+# writes them (ISO-8601, UTC, "Z", microseconds only when there are some); prices as the
+# numeric's text. One row more than the page is read, to know whether another page follows.
+RANGE_SQL = """
+WITH page AS (
+    SELECT ts, open, high, low, close, volume, indicators, row_number() OVER (ORDER BY ts) AS n
+    FROM trading.market_data
+    WHERE symbol = %(symbol)s AND exchange = %(exchange)s AND timeframe = %(timeframe)s
+      AND ts >= %(start)s AND ts < %(end)s
+    ORDER BY ts
+    LIMIT %(limit)s + 1
+)
+SELECT
+    count(*) > %(limit)s,
+    max(ts) FILTER (WHERE n <= %(limit)s),
+    coalesce(
+        json_agg(
+            json_build_object(
+                'symbol', %(symbol)s::text,
+                'exchange', %(exchange)s::text,
+                'timeframe', %(timeframe)s::text,
+                'ts', replace(
+                    to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', ''
+                ) || 'Z',
+                'open', open::text,
+                'high', high::text,
+                'low', low::text,
+                'close', close::text,
+                'volume', volume::text,
+                'indicators', indicators
+            )
+            ORDER BY ts
+        ) FILTER (WHERE n <= %(limit)s),
+        '[]'
+    )::text
+FROM page
+"""
+
+# Bounds wide enough for any candle the API accepts (1970 to 9998), so that one statement (and
+# one plan shape) serves every request.
+_EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+_LATEST = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
+
+
+@dataclass(frozen=True)
+class CandlePage:
+    candles_json: str  # a JSON array of candles, oldest first
+    more: bool  # candles follow the page
+    last_ts: datetime | None  # the open time of the page's last candle
+
+
+def market_data_range(
+    *,
+    symbol: str,
+    exchange: str,
+    timeframe: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+) -> CandlePage:
+    """Up to ``limit`` candles of one market with start <= ts < end, oldest first, as JSON."""
+    params: dict[str, Any] = {
+        "symbol": symbol,
+        "exchange": exchange,
+        "timeframe": timeframe,
+        "start": start or _EARLIEST,
+        "end": end or _LATEST,
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(RANGE_SQL, params)
+        # An aggregate without GROUP BY answers exactly one row.
+        more, last_ts, candles_json = cursor.fetchone() or (False, None, "[]")
+    return CandlePage(candles_json=candles_json, more=bool(more), last_ts=last_ts)

@@ -1,0 +1,375 @@
+"""Live state in Redis: the latest candle of every market and each bot's heartbeat.
+
+PostgreSQL stays the system of record; Redis holds the hot copy that the busiest reads are
+served from. Every call to Redis goes through ``redis_attempt``: when Redis is unreachable it
+logs and answers a fallback, so callers fall back to PostgreSQL and writes still land. No
+request fails because Redis is down.
+
+Keys (under the cache's KEY_PREFIX and version, so test runs and deployments never mix):
+- ``prices:latest`` hash, field ``["BTC/USDT","binance","1m"]`` -> the candle as JSON;
+  ``prices:ts`` hash, same fields -> the candle's open time in epoch microseconds. A Lua script
+  writes a candle only when it is newer than the one held, so racing writers never move a
+  price backwards. ``prices:seeded`` (expires after PRICES_SEEDED_SECONDS) says the hash holds
+  every market's latest candle: without it a read goes to PostgreSQL once and reseeds.
+- ``bot:<bot_id>:live`` hash: last_heartbeat_at, status, equity_usd, balance_usd.
+- ``bot:<bot_id>:heartbeat-guard``: SET NX EX 10, at most one write-through per bot per 10 s.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import caches
+from django.db import transaction
+from django.utils import timezone
+from redis import Redis
+from redis.exceptions import RedisError
+
+from trading.models import AccountBalance, Bot, BotStatus, SnapshotType
+
+log = logging.getLogger(__name__)
+
+# (symbol, exchange, timeframe): one market's candle series.
+MarketKey = tuple[str, str, str]
+# A candle as the API shows it: every value a string (decimal strings, ISO-8601 UTC times).
+Price = dict[str, str]
+
+PRICE_FIELDS = ("symbol", "exchange", "timeframe", "ts", "open", "high", "low", "close", "volume")
+PRICES_LATEST = "prices:latest"
+PRICES_TS = "prices:ts"
+PRICES_SEEDED = "prices:seeded"
+# How long Redis is trusted to hold every market's latest candle before one read reseeds it
+# from PostgreSQL. Bounds how long a price written while Redis was unreachable can stay stale.
+PRICES_SEEDED_SECONDS = 300
+
+HEARTBEAT_WRITE_THROUGH_SECONDS = 10
+LIVE_STATE_SECONDS = 86400
+
+# Redis errors and socket errors (refused, reset, timed out) both mean "Redis is unreachable".
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+# Compare-and-set of many markets at once: KEYS = [latest hash, ts hash];
+# ARGV = field, epoch microseconds, candle JSON, field, ... Returns how many were written.
+_PRICES_CAS_LUA = """
+local written = 0
+for i = 1, #ARGV, 3 do
+    local held = redis.call('HGET', KEYS[2], ARGV[i])
+    if not held or tonumber(held) < tonumber(ARGV[i + 1]) then
+        redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+        written = written + 1
+    end
+end
+return written
+"""
+
+
+# --- Reaching Redis ---------------------------------------------------------------------------
+
+
+def redis_attempt[T](what: str, action: Callable[[], T], fallback: T) -> T:
+    """``action()``, or ``fallback`` (logged) when Redis cannot be reached."""
+    try:
+        return action()
+    except REDIS_ERRORS as exc:
+        log.warning("Redis unreachable during %s; falling back: %s", what, exc)
+        return fallback
+
+
+def redis_client() -> Redis:
+    """The raw client behind Django's cache (for hashes and scripts the cache API lacks).
+
+    Raises RedisError when the cache is not a Redis cache, so callers take their fallback.
+    """
+    backend = caches["default"]
+    get_client = getattr(getattr(backend, "_cache", None), "get_client", None)
+    if get_client is None:
+        raise RedisError("the default cache is not a Redis cache")
+    client: Redis = get_client(write=True)
+    return client
+
+
+def redis_key(name: str) -> str:
+    """``name`` with the cache's prefix and version, as Django's cache API would store it."""
+    return caches["default"].make_key(name)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``, as the rest of the API writes times."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- Latest prices ----------------------------------------------------------------------------
+
+
+def _price_field(symbol: str, exchange: str, timeframe: str) -> str:
+    return json.dumps([symbol, exchange, timeframe], ensure_ascii=False)
+
+
+def _epoch_us(ts: str) -> int:
+    moment = datetime.fromisoformat(ts)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def price_cache_update(*, candles: Iterable[Price], seeded: bool = False) -> int | None:
+    """Hold each candle unless Redis already holds a newer one for its market.
+
+    ``seeded``: the candles are every market's latest (read from PostgreSQL), so Redis may
+    answer for all markets until PRICES_SEEDED_SECONDS pass. Returns how many candles were
+    written, or None when Redis is unreachable.
+    """
+    args: list[str | int] = []
+    for candle in candles:
+        args += [
+            _price_field(candle["symbol"], candle["exchange"], candle["timeframe"]),
+            _epoch_us(candle["ts"]),
+            json.dumps({name: candle[name] for name in PRICE_FIELDS}, ensure_ascii=False),
+        ]
+
+    def write() -> int:
+        client = redis_client()
+        written = 0
+        if args:
+            script = client.register_script(_PRICES_CAS_LUA)
+            written = int(script(keys=[redis_key(PRICES_LATEST), redis_key(PRICES_TS)], args=args))
+        if seeded:
+            client.set(redis_key(PRICES_SEEDED), 1, ex=PRICES_SEEDED_SECONDS)
+        return written
+
+    return redis_attempt("price cache update", write, None)
+
+
+@dataclass(frozen=True)
+class CachedPrices:
+    seeded: bool  # Redis holds every market's latest candle
+    prices: dict[MarketKey, Price]
+
+
+def price_cache_read() -> CachedPrices | None:
+    """Every latest candle Redis holds (one round trip), or None when Redis is unreachable."""
+
+    def read() -> CachedPrices:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.exists(redis_key(PRICES_SEEDED))
+        pipe.hgetall(redis_key(PRICES_LATEST))
+        seeded, held = pipe.execute()
+        prices: dict[MarketKey, Price] = {}
+        for value in held.values():
+            candle = json.loads(value)
+            prices[(candle["symbol"], candle["exchange"], candle["timeframe"])] = candle
+        return CachedPrices(seeded=bool(seeded) and bool(prices), prices=prices)
+
+    return redis_attempt("price cache read", read, None)
+
+
+# --- Bots' heartbeats -------------------------------------------------------------------------
+
+# trading imports none of audit, yet a bot's own status change is recorded like any other
+# change: the audit app registers its recorder here at start-up (AppConfig.ready). Each is
+# called as recorder(bot, old_status, new_status) inside the transaction of the change.
+StatusChangeRecorder = Callable[[Bot, str, str], None]
+bot_status_recorders: list[StatusChangeRecorder] = []
+
+PAUSED_BY_STAFF = "the bot is paused; only staff can resume it"
+
+
+def _live_key(bot_id: str) -> str:
+    return redis_key(f"bot:{bot_id}:live")
+
+
+def _guard_key(bot_id: str) -> str:
+    return redis_key(f"bot:{bot_id}:heartbeat-guard")
+
+
+def heartbeat_guard_acquire(*, bot_id: str) -> bool | None:
+    """True for the first heartbeat of a bot in a 10 s window, False for the others; None when
+    Redis is unreachable (then every heartbeat writes through)."""
+    return redis_attempt(
+        "heartbeat guard",
+        lambda: bool(
+            redis_client().set(_guard_key(bot_id), 1, nx=True, ex=HEARTBEAT_WRITE_THROUGH_SECONDS)
+        ),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class LiveState:
+    bot_id: str
+    status: str
+    last_heartbeat_at: str | None
+    equity_usd: str | None
+    balance_usd: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "bot_id": self.bot_id,
+            "status": self.status,
+            "last_heartbeat_at": self.last_heartbeat_at,
+            "equity_usd": self.equity_usd,
+            "balance_usd": self.balance_usd,
+        }
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    state: LiveState
+    written_through: bool
+    notice: str | None  # why a requested status was not applied
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.state.as_json(), "notice": self.notice}
+
+
+def _status_after(current: str, requested: str | None) -> tuple[str, str | None]:
+    """The status a heartbeat leaves, and why the requested one was refused.
+
+    A bot may set active, paused, stopped or error, but a paused bot stays paused until staff
+    resume it (bot_resume): a pause is how a person or a risk check stops a bot trading, and a
+    bot that could lift it would make it advisory.
+    """
+    if requested is None or requested == current:
+        return current, None
+    if current == BotStatus.PAUSED:
+        return current, PAUSED_BY_STAFF
+    return requested, None
+
+
+def _write_through(
+    *,
+    bot: Bot,
+    now: datetime,
+    status: str | None,
+    equity_usd: Decimal | None,
+    balance_usd: Decimal | None,
+) -> tuple[Bot, str | None]:
+    with transaction.atomic():
+        locked = (
+            Bot.objects.select_for_update()
+            .only("status", "last_heartbeat_at", "current_equity_usd")
+            .get(pk=bot.pk)
+        )
+        old_status = locked.status
+        new_status, notice = _status_after(old_status, status)
+        changes: dict[str, Any] = {}
+        if locked.last_heartbeat_at is None or locked.last_heartbeat_at < now:
+            changes["last_heartbeat_at"] = now
+        if equity_usd is not None:
+            changes["current_equity_usd"] = equity_usd
+        if new_status != old_status:
+            changes["status"] = new_status
+            changes["updated_at"] = now
+        if changes:
+            Bot.objects.filter(pk=bot.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(locked, name, value)
+        if balance_usd is not None and equity_usd is not None:
+            AccountBalance.objects.create(
+                bot_id=bot.pk,
+                ts=now,
+                balance_usd=balance_usd,
+                equity_usd=equity_usd,
+                snapshot_type=SnapshotType.PERIODIC,
+            )
+        if new_status != old_status:
+            for record in bot_status_recorders:
+                record(locked, old_status, new_status)
+    return locked, notice
+
+
+def bot_heartbeat(
+    *,
+    bot: Bot,
+    status: str | None = None,
+    equity_usd: Decimal | None = None,
+    balance_usd: Decimal | None = None,
+    now: datetime | None = None,
+) -> HeartbeatResult:
+    """Stamp the bot's heartbeat: its live state in Redis at once, PostgreSQL at most every 10 s.
+
+    The live state (last heartbeat, status, the equity and balance last sent) is written through
+    to trading.bots (last_heartbeat_at, status, current_equity_usd) by the first heartbeat of a
+    bot in each 10 s window, by every heartbeat that changes the status, and by every heartbeat
+    while Redis is unreachable. A heartbeat with balance_usd and equity_usd that writes through
+    also writes an account_balance row (snapshot_type periodic).
+    """
+    now = now or timezone.now()
+    # ``bot`` was read with the caller's token in this request: its status is current.
+    expected_status, notice = _status_after(bot.status, status)
+    fields: dict[str, str] = {"last_heartbeat_at": iso_utc(now), "status": expected_status}
+    if equity_usd is not None:
+        fields["equity_usd"] = str(equity_usd)
+    if balance_usd is not None:
+        fields["balance_usd"] = str(balance_usd)
+
+    def remember() -> dict[str, str]:
+        pipe = redis_client().pipeline(transaction=True)
+        mapping: dict[Any, Any] = dict(fields)
+        pipe.hset(_live_key(bot.bot_id), mapping=mapping)
+        pipe.expire(_live_key(bot.bot_id), LIVE_STATE_SECONDS)
+        pipe.hgetall(_live_key(bot.bot_id))
+        held: dict[bytes, bytes] = pipe.execute()[-1]
+        return {_text(k): _text(v) for k, v in held.items()}
+
+    held = redis_attempt("bot live state write", remember, fields)
+    acquired = heartbeat_guard_acquire(bot_id=bot.bot_id)
+    written_through = acquired is not False or expected_status != bot.status
+    if written_through:
+        live_equity = held.get("equity_usd")
+        try:
+            bot, notice = _write_through(
+                bot=bot,
+                now=now,
+                status=status,
+                equity_usd=Decimal(live_equity) if live_equity is not None else None,
+                balance_usd=balance_usd,
+            )
+        except Exception:
+            # Let the next heartbeat try PostgreSQL again rather than wait out the window.
+            redis_attempt(
+                "heartbeat guard release",
+                lambda: redis_client().delete(_guard_key(bot.bot_id)),
+                0,
+            )
+            raise
+    return HeartbeatResult(
+        state=_live_state(bot, held), written_through=written_through, notice=notice
+    )
+
+
+def _live_state(bot: Bot, held: dict[str, str]) -> LiveState:
+    """The newer of what Redis holds and what PostgreSQL was last told; the status always from
+    PostgreSQL, where every change of it is written at once."""
+    stored_at = bot.last_heartbeat_at
+    held_at = held.get("last_heartbeat_at")
+    if held_at is not None and (stored_at is None or datetime.fromisoformat(held_at) >= stored_at):
+        equity = held.get("equity_usd")
+        if equity is None and bot.current_equity_usd is not None:
+            equity = str(bot.current_equity_usd)
+        return LiveState(bot.bot_id, bot.status, held_at, equity, held.get("balance_usd"))
+    return LiveState(
+        bot_id=bot.bot_id,
+        status=bot.status,
+        last_heartbeat_at=iso_utc(stored_at) if stored_at is not None else None,
+        equity_usd=str(bot.current_equity_usd) if bot.current_equity_usd is not None else None,
+        balance_usd=None,
+    )
+
+
+def bot_live_state(*, bot: Bot) -> LiveState:
+    """The bot's live state: Redis when it holds it, else what PostgreSQL was last told."""
+
+    def read() -> dict[str, str]:
+        held = redis_client().hgetall(_live_key(bot.bot_id))
+        return {_text(k): _text(v) for k, v in held.items()}
+
+    return _live_state(bot, redis_attempt("bot live state read", read, {}))
