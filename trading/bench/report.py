@@ -1,0 +1,168 @@
+"""The bench's figures: percentiles, the ratio to raw SQL, the targets, a table and JSON.
+
+Latencies are reported as they are. For batches, each POST gives a rate (rows / seconds);
+p50 is the median rate and p95 the rate at the 95th-percentile latency (the slow end).
+The ratio is always API cost over raw cost at p50: 8.0 means the API takes eight times as long
+as the database needs for the same rows.
+"""
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolated between the closest ranks."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str  # "p50" or "p95"
+    comparison: str  # "<", ">=", ...
+    value: float
+
+    def met(self, figures: dict[str, float]) -> bool:
+        return bool(_COMPARE[self.comparison](figures[self.metric], self.value))
+
+
+@dataclass
+class Operation:
+    """One measured operation: the API's samples and the raw-SQL baseline's, in seconds."""
+
+    name: str
+    label: str
+    rows_per_call: int  # 1 for a latency, the batch size for a rate
+    unit: str  # "ms" for a latency, "<rows>/s" for a rate
+    target: Target
+    baseline_label: str
+    seconds: list[float] = field(default_factory=list)
+    baseline_seconds: list[float] = field(default_factory=list)
+    available: bool = True
+    note: str = ""
+
+    @property
+    def is_rate(self) -> bool:
+        return self.unit != "ms"
+
+    def _figures(self, seconds: list[float]) -> dict[str, float]:
+        figures = {q: percentile(seconds, n) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+        if self.is_rate:
+            return {q: self.rows_per_call / s for q, s in figures.items()}
+        return {q: s * 1000 for q, s in figures.items()}
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "operation": self.label,
+            "unit": self.unit,
+            "rows_per_call": self.rows_per_call,
+            "available": self.available,
+            "samples": len(self.seconds),
+            "target": {
+                "metric": self.target.metric,
+                "comparison": self.target.comparison,
+                "value": self.target.value,
+                "text": self.target_text,
+            },
+        }
+        if self.note:
+            body["note"] = self.note
+        baseline: dict[str, Any] = {"operation": self.baseline_label, "unit": self.unit}
+        if self.baseline_seconds:
+            baseline.update(self._figures(self.baseline_seconds))
+            baseline["samples"] = len(self.baseline_seconds)
+        body["baseline"] = baseline
+        if not self.available or not self.seconds:
+            body.update({"p50": None, "p95": None, "p99": None, "ratio": None, "met": False})
+            return body
+        figures = self._figures(self.seconds)
+        body.update(figures)
+        body["ratio"] = (
+            percentile(self.seconds, 50) / percentile(self.baseline_seconds, 50)
+            if self.baseline_seconds
+            else None
+        )
+        body["met"] = self.target.met(figures)
+        return body
+
+    @property
+    def target_text(self) -> str:
+        value = f"{self.target.value:,.0f}" if self.is_rate else f"{self.target.value:g}"
+        return f"{self.target.metric} {self.target.comparison} {value} {self.unit}"
+
+
+@dataclass
+class BenchReport:
+    quick: bool
+    database: str
+    environment: dict[str, Any]
+    operations: list[Operation]
+    database_dropped: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "quick": self.quick,
+            "database": self.database,
+            "database_dropped": self.database_dropped,
+            "environment": self.environment,
+            "operations": [op.as_json() for op in self.operations],
+        }
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if unit == "ms" else f"{value:,.0f}"
+
+
+def render_table(report: BenchReport) -> str:
+    header = ("operation", "p50", "p95", "unit", "raw-SQL baseline", "ratio", "target", "met?")
+    lines: list[tuple[str, ...]] = [header]
+    for op in report.operations:
+        data = op.as_json()
+        base = data["baseline"]
+        baseline = f"{base['operation']}: {_number(base.get('p50'), op.unit)}"
+        if not op.available:
+            lines.append(
+                (op.label, "-", "-", op.unit, baseline, "-", op.target_text, "not available")
+            )
+            continue
+        ratio = "-" if data["ratio"] is None else f"{data['ratio']:.1f}x"
+        lines.append(
+            (
+                op.label,
+                _number(data["p50"], op.unit),
+                _number(data["p95"], op.unit),
+                op.unit,
+                baseline,
+                ratio,
+                op.target_text,
+                "yes" if data["met"] else "NO",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    out = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    notes = [
+        "",
+        "Baselines are p50 of raw psycopg on the same scratch database in the same run; ratio = "
+        "API time / raw time at p50.",
+        "For batches p50 is the median rate; p95 is the rate at the 95th-percentile latency.",
+    ]
+    for op in report.operations:
+        data = op.as_json()
+        if op.available and not op.is_rate and data["p99"] is not None:
+            notes.append(f"{op.label}: p99 {data['p99']:.2f} ms over {data['samples']} requests.")
+        if op.note:
+            notes.append(f"{op.label}: {op.note}")
+    return "\n".join(out + notes)

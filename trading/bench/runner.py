@@ -1,0 +1,238 @@
+"""The run: scratch database, bench bots and token, gunicorn, warm-up, measurements, clean-up.
+
+API calls and their raw-SQL twins alternate one for one, so a neighbour's load on this machine
+weighs on both sides of each ratio alike.
+"""
+
+import json
+import os
+import platform
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import django
+from django.utils import timezone
+
+from trading.bench.report import BenchReport, Operation, Target
+from trading.bench.scratch import (
+    ScratchDatabase,
+    database_exists,
+    gunicorn_server,
+    scratch_database,
+    server_env,
+)
+from trading.bench.workload import (
+    RAW_CANDLE_COPY,
+    RAW_TRADE_COPY,
+    ApiClient,
+    candle_rows,
+    candle_values,
+    raw_copy,
+    raw_insert_one,
+    stored_trade,
+    to_json,
+    trade_rows,
+)
+from trading.models import ApiToken, Bot, BotMode
+from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
+
+Log = Callable[[str], None]
+
+API_BOT = "bench_api"
+RAW_BOT = "bench_raw"  # the baselines' rows: same trade ids, another bot, no key collisions
+TRADES_URL = "/api/v1/trades/"
+CANDLES_URL = "/api/v1/market-data/"
+# High enough never to throttle the bench; the counting itself still runs, as in production.
+THROTTLE_RATE = "1000000000/s"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    quick: bool = False
+    workers: int = 2
+    trade_batch: int = 1_000
+    candle_batch: int = 10_000
+
+    @property
+    def singles(self) -> int:
+        return 200 if self.quick else 2_000
+
+    @property
+    def single_warmup(self) -> int:
+        return 20 if self.quick else 100
+
+    @property
+    def batches(self) -> int:
+        return 3 if self.quick else 20
+
+    @property
+    def warmup_batches(self) -> int:
+        return 0 if self.quick else 2
+
+
+def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
+    env = server_env(throttle_rate=THROTTLE_RATE)
+    with (
+        tempfile.TemporaryDirectory(prefix="atb-bench-") as tmp,
+        scratch_database(env=env, log=log) as scratch,
+    ):
+        token = _setup(scratch)
+        report = BenchReport(
+            quick=options.quick,
+            database=scratch.name,
+            environment=_environment(scratch, options),
+            operations=[],
+        )
+        with gunicorn_server(
+            env={**env, "DATABASE_URL": scratch.url},
+            workers=options.workers,
+            log_path=Path(tmp) / "gunicorn.log",
+            log=log,
+        ) as port:
+            client = ApiClient(port, token)
+            try:
+                report.operations = [
+                    _single_trades(client, scratch, options, log),
+                    _trade_batches(client, scratch, options, log),
+                    _candle_batches(client, scratch, options, log),
+                ]
+            finally:
+                client.close()
+        report.environment["load_average_end"] = _load()
+    report.database_dropped = not database_exists(scratch.server, scratch.name)
+    return report
+
+
+def _setup(scratch: ScratchDatabase) -> str:
+    """The bench bots and the API bot's token; the token's key."""
+    for bot_id in (API_BOT, RAW_BOT):
+        Bot.objects.using(scratch.alias).create(
+            bot_id=bot_id,
+            name=f"Benchmark ({bot_id})",
+            strategy_type="benchmark",
+            exchange="binance",
+            mode=BotMode.PAPER,
+            initial_capital_usd=Decimal(10_000),
+        )
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.using(scratch.alias).create(
+        key_hash=token_hash(key), prefix=key[:PREFIX_LENGTH], bot_id=API_BOT, name="bench"
+    )
+    return key
+
+
+def _environment(scratch: ScratchDatabase, options: BenchOptions) -> dict[str, Any]:
+    with scratch.connect() as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": row[0] if row else None,
+        "gunicorn_workers": options.workers,
+        "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "1")),
+        "load_average_start": _load(),
+    }
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _single_trades(
+    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> Operation:
+    op = Operation(
+        name="trade_single_post",
+        label="POST trades/ (1 trade)",
+        rows_per_call=1,
+        unit="ms",
+        target=Target("p95", "<", 5.0),
+        baseline_label="INSERT 1 row",
+    )
+    now = timezone.now()
+    with scratch.connect() as raw:
+        for kind, count in (("W", options.single_warmup), ("S", options.singles)):
+            rows = trade_rows(kind, 0, count)
+            bodies = [to_json([row], single=True) for row in rows]
+            values = [stored_trade(r, bot_id=RAW_BOT, source="paper", now=now) for r in rows]
+            for body, row_values in zip(bodies, values, strict=True):
+                api = client.post_ok(TRADES_URL, body, expect={"created": 1})
+                base = raw_insert_one(raw, row_values)
+                if kind == "S":
+                    op.seconds.append(api)
+                    op.baseline_seconds.append(base)
+    log(f"single trades: {options.singles} POSTs")
+    return op
+
+
+def _trade_batches(
+    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> Operation:
+    size = options.trade_batch
+    op = Operation(
+        name="trade_batch_post",
+        label=f"POST trades/ ({size:,}-trade batch)",
+        rows_per_call=size,
+        unit="trades/s",
+        target=Target("p50", ">=", 10_000),
+        baseline_label=f"COPY {size:,} rows",
+    )
+    now = timezone.now()
+    with scratch.connect() as raw:
+        for n in range(options.warmup_batches + options.batches):
+            rows = trade_rows("B", n * size, size)
+            body = to_json(rows)
+            values = [stored_trade(r, bot_id=RAW_BOT, source="paper", now=now) for r in rows]
+            api = client.post_ok(TRADES_URL, body, expect={"created": size})
+            base = raw_copy(raw, RAW_TRADE_COPY, values)
+            if n >= options.warmup_batches:
+                op.seconds.append(api)
+                op.baseline_seconds.append(base)
+    log(f"trade batches: {options.batches} x {size:,}")
+    return op
+
+
+def _candle_batches(
+    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> Operation:
+    size = options.candle_batch
+    op = Operation(
+        name="candle_batch_post",
+        label=f"POST market-data/ ({size:,} candles)",
+        rows_per_call=size,
+        unit="candles/s",
+        target=Target("p50", ">=", 100_000),
+        baseline_label=f"COPY {size:,} rows",
+    )
+    with scratch.connect() as raw:
+        for n in range(options.warmup_batches + options.batches):
+            body = to_json(candle_rows("BENCH/USDT", n * size, size))
+            values = [candle_values(r) for r in candle_rows("RAW/USDT", n * size, size)]
+            if op.available:
+                status, data, api = client.post(CANDLES_URL, body)
+                if status != 200 or _inserted(data) != size:
+                    op.available = False
+                    op.note = f"not available: POST {CANDLES_URL} answered {status} {data[:200]!r}"
+                    log(f"candle batches: {op.note}")
+            base = raw_copy(raw, RAW_CANDLE_COPY, values)
+            if n >= options.warmup_batches:
+                if op.available:
+                    op.seconds.append(api)
+                op.baseline_seconds.append(base)
+    if op.available:
+        log(f"candle batches: {options.batches} x {size:,}")
+    return op
+
+
+def _inserted(data: bytes) -> int | None:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return None
+    return answer.get("inserted") if isinstance(answer, dict) else None
