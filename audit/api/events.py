@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from audit.models import Severity
 from audit.services import system_event_insert_many
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, moment, text
@@ -65,14 +65,9 @@ class EventWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_EVENTS)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = SYSTEM_EVENT_SHAPE.clean_many(items, key=_event_key)
-            else:
-                rows = [SYSTEM_EVENT_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, _ = bot_rows(
+                request, bot=bot, shape=SYSTEM_EVENT_SHAPE, key=_event_key, max_items=MAX_EVENTS
+            )
             return Response(system_event_insert_many(bot=bot, rows=rows).as_json())
 
         return idempotent(request, write)

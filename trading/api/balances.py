@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, moment, text, usd
@@ -55,14 +55,13 @@ class BalanceWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_BALANCES)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = BALANCE_SHAPE.clean_many(items, key=lambda r: (r["ts"], r["snapshot_type"]))
-            else:
-                rows = [BALANCE_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, _ = bot_rows(
+                request,
+                bot=bot,
+                shape=BALANCE_SHAPE,
+                key=lambda r: (r["ts"], r["snapshot_type"]),
+                max_items=MAX_BALANCES,
+            )
             return Response(balance_upsert_many(bot=bot, rows=rows).as_json())
 
         return idempotent(request, write)

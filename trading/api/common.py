@@ -1,5 +1,6 @@
 """Pieces every write endpoint shares: batches, the caller's bot, the bot_id in a body."""
 
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework.exceptions import PermissionDenied
@@ -7,6 +8,7 @@ from rest_framework.request import Request
 
 from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
+from trading.api.shapes import Shape
 from trading.models import Bot
 
 
@@ -44,3 +46,24 @@ def refuse_foreign_bot_ids(items: list[Any], bot: Bot) -> None:
         raise PermissionDenied(
             f"Items {foreign[:20]} name another bot; this token writes only {bot.bot_id}'s rows."
         )
+
+
+def bot_rows(
+    request: Request,
+    *,
+    bot: Bot,
+    shape: Shape,
+    key: Callable[[dict[str, Any]], Any],
+    max_items: int,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The body's items, cleaned by ``shape``, for a write by ``bot``; and whether it was a batch.
+
+    A foreign bot_id is 403; any bad item is a 400 naming it (nothing is written); an item's
+    own bot_id, once checked, is dropped: the bot comes from the token.
+    """
+    items, batch = request_items(request, max_items=max_items)
+    refuse_foreign_bot_ids(items, bot)
+    rows = shape.clean_many(items, key=key) if batch else [shape.clean_one(items[0])]
+    for row in rows:
+        row.pop("bot_id", None)
+    return rows, batch

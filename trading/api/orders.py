@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.errors import FieldError, InvalidInput
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
@@ -133,14 +133,13 @@ class OrderWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_ORDERS)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = ORDER_SHAPE.clean_many(items, key=lambda r: r["client_order_id"])
-            else:
-                rows = [ORDER_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, batch = bot_rows(
+                request,
+                bot=bot,
+                shape=ORDER_SHAPE,
+                key=lambda r: r["client_order_id"],
+                max_items=MAX_ORDERS,
+            )
             try:
                 counts = order_upsert_many(bot=bot, rows=rows)
             except RowsRefused as exc:
@@ -179,14 +178,13 @@ class FillWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_FILLS)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = ORDER_FILL_SHAPE.clean_many(items, key=lambda r: r["fill_id"])
-            else:
-                rows = [ORDER_FILL_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, batch = bot_rows(
+                request,
+                bot=bot,
+                shape=ORDER_FILL_SHAPE,
+                key=lambda r: r["fill_id"],
+                max_items=MAX_FILLS,
+            )
             try:
                 counts = order_fill_upsert_many(bot=bot, client_order_id=client_order_id, rows=rows)
             except OrderNotFound as exc:

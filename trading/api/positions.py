@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
@@ -95,16 +95,13 @@ class PositionWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_POSITIONS)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = POSITION_SHAPE.clean_many(
-                    items, key=lambda r: (r["symbol"], r["exchange"], r["side"])
-                )
-            else:
-                rows = [POSITION_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, _ = bot_rows(
+                request,
+                bot=bot,
+                shape=POSITION_SHAPE,
+                key=lambda r: (r["symbol"], r["exchange"], r["side"]),
+                max_items=MAX_POSITIONS,
+            )
             return Response(position_upsert_many(bot=bot, rows=rows).as_json())
 
         return idempotent(request, write)

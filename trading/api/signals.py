@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.orders import invalid_rows
 from trading.api.permissions import IsBot
@@ -71,16 +71,13 @@ class SignalWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_SIGNALS)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = SIGNAL_SHAPE.clean_many(
-                    items, key=lambda r: (r["symbol"], r["signal_type"], r["generated_at"])
-                )
-            else:
-                rows = [SIGNAL_SHAPE.clean_one(items[0])]
-            for row in rows:
-                row.pop("bot_id", None)
+            rows, batch = bot_rows(
+                request,
+                bot=bot,
+                shape=SIGNAL_SHAPE,
+                key=lambda r: (r["symbol"], r["signal_type"], r["generated_at"]),
+                max_items=MAX_SIGNALS,
+            )
             try:
                 counts = signal_upsert_many(bot=bot, rows=rows)
             except RowsRefused as exc:

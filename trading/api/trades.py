@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids, request_items
+from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
@@ -101,14 +101,14 @@ class TradeCollectionView(TradeListView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            items, batch = request_items(request, max_items=MAX_TRADES)
-            refuse_foreign_bot_ids(items, bot)
-            if batch:
-                rows = TRADE_SHAPE.clean_many(items, key=lambda r: r["trade_id"])
-            else:
-                rows = [TRADE_SHAPE.clean_one(items[0])]
+            rows, _ = bot_rows(
+                request,
+                bot=bot,
+                shape=TRADE_SHAPE,
+                key=lambda r: r["trade_id"],
+                max_items=MAX_TRADES,
+            )
             for row in rows:
-                row.pop("bot_id", None)
                 row["source"] = row["source"] or bot.mode
                 trade_derived_fields(row)
             return Response(trade_upsert_many(bot=bot, rows=rows).as_json())
