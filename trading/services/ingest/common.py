@@ -1,0 +1,153 @@
+"""What every set-based write shares: counts, array parameters, refusals, SQL builders."""
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from trading.models import Bot
+
+USD_PLACES = Decimal("1e-8")
+PCT_PLACES = Decimal("1e-6")
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def array_literal(kind: str, values: list[Any]) -> str:
+    """``values`` as one PostgreSQL array literal, ``{...}``, for a ``%s::<kind>[]`` parameter.
+
+    The server parses one text per column much faster than psycopg adapts a list element by
+    element (a third of a 1,000-trade batch's time went there). Numbers are written exactly
+    (``str`` of a Decimal); every other value is quoted: text as it is, timestamps in ISO 8601,
+    JSON as ``json.dumps`` writes it (``jsonb_text`` when a Decimal is inside).
+    """
+    if kind == "numeric":
+        items = ["NULL" if v is None else str(v) for v in values]
+    else:
+        if kind == "jsonb":
+            values = [None if v is None else json_text(v) for v in values]
+        elif kind == "timestamptz":
+            values = [None if v is None else v.isoformat() for v in values]
+        items = [
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        ]
+    return "{" + ",".join(items) + "}"
+
+
+def json_text(value: Any) -> str:
+    try:
+        return json.dumps(value)  # in C, several times jsonb_text's speed
+    except TypeError:  # a Decimal inside (a JSON number with a fraction), written exactly
+        return jsonb_text(value)
+
+
+# --- Orders, fills, positions, signals, balances ---------------------------------------------
+#
+# The same recipe as trades: rows arrive cleaned, one set-based statement writes a batch, and
+# the counts come from RETURNING. What only the stored data can refuse (an unknown trade_id, an
+# overfill) is checked first, inside the same transaction, and raised as RowsRefused: nothing
+# of the batch is written.
+
+Column = tuple[str, str]  # (name, PostgreSQL type)
+
+
+class RowsRefused(Exception):
+    """Rows the stored data refuses; nothing was written. ``errors``: (index, field, reason)."""
+
+    def __init__(self, errors: list[tuple[int, str | None, str]]) -> None:
+        super().__init__(f"{len(errors)} rows refused")
+        self.errors = errors
+
+
+class OrderNotFound(LookupError):
+    """The bot has no order with this client_order_id (another bot's orders do not exist)."""
+
+
+def jsonb_text(value: Any) -> str:
+    """JSON text for a JSONB column, numbers written exactly as sent.
+
+    The API's parser reads JSON numbers with a fraction as Decimal, which ``json.dumps`` refuses
+    and a float would round; PostgreSQL reads the text back as the same numeric.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        members = [f"{json.dumps(str(k))}:{jsonb_text(v)}" for k, v in value.items()]
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join([jsonb_text(v) for v in value]) + "]"
+    return json.dumps(value)
+
+
+def unnest_sql(columns: tuple[Column, ...]) -> str:
+    """``unnest(%(a)s::t[], ...) AS u(a, ...)``: one array parameter per column."""
+    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns)
+    return f"unnest({arrays}) AS u({', '.join(name for name, _ in columns)})"
+
+
+def array_params(rows: list[dict[str, Any]], columns: tuple[Column, ...]) -> dict[str, Any]:
+    """One array parameter per column (``array_literal``, as for trades)."""
+    return {name: array_literal(kind, [r[name] for r in rows]) for name, kind in columns}
+
+
+def column_list(
+    columns: tuple[Column, ...], *, prefix: str = "", skip: tuple[str, ...] = ()
+) -> str:
+    return ", ".join(f"{prefix}{name}" for name, _ in columns if name not in skip)
+
+
+def assignments_sql(columns: tuple[Column, ...], source: str, skip: tuple[str, ...]) -> str:
+    return ", ".join(f"{n} = {source}.{n}" for n, _ in columns if n not in skip)
+
+
+def changed_sql(columns: tuple[Column, ...], old: str, new: str, skip: tuple[str, ...]) -> str:
+    """``(old.a, ...) IS DISTINCT FROM (new.a, ...)`` over the columns not skipped."""
+    return (
+        f"({column_list(columns, prefix=f'{old}.', skip=skip)}) "
+        f"IS DISTINCT FROM ({column_list(columns, prefix=f'{new}.', skip=skip)})"
+    )
+
+
+def upsert_counts(flags: list[bool], sent: int) -> UpsertCounts:
+    created = sum(flags)
+    return UpsertCounts(created=created, updated=len(flags) - created, unchanged=sent - len(flags))
+
+
+def lock_bot_table(cursor: Any, *, table: str, bot: Bot) -> None:
+    """Serialise one bot's writes to a table whose natural key no unique constraint backs."""
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{table}:{bot.pk}"])
+
+
+def trade_refs_resolve(cursor: Any, *, bot: Bot, refs: list[str | None]) -> list[int | None]:
+    """The ids of the bot's trades named by their trade_id; RowsRefused names unknown ones."""
+    wanted = sorted({ref for ref in refs if ref is not None})
+    found: dict[str, int] = {}
+    if wanted:
+        cursor.execute(
+            "SELECT trade_id, id FROM trading.trades WHERE bot_id = %s AND trade_id = ANY(%s)",
+            [bot.bot_id, wanted],
+        )
+        found = dict(cursor.fetchall())
+    errors: list[tuple[int, str | None, str]] = [
+        (index, "trade_id", f"{bot.bot_id} has no trade {ref!r}")
+        for index, ref in enumerate(refs)
+        if ref is not None and ref not in found
+    ]
+    if errors:
+        raise RowsRefused(errors)
+    return [None if ref is None else found[ref] for ref in refs]
+
+
+def plain_decimal(number: Decimal) -> str:
+    return f"{number.normalize():f}"

@@ -1,0 +1,90 @@
+"""Trades: upserted by (bot, trade_id) in one statement; pnl derived where the bot left it."""
+
+from contextlib import nullcontext
+from typing import Any
+
+from django.db import connection, transaction
+
+from trading.models import Bot, TradeSide, TradeStatus
+from trading.services.ingest.common import (
+    PCT_PLACES,
+    USD_PLACES,
+    UpsertCounts,
+    array_literal,
+)
+
+# Columns a bot sends for a trade, in the order of the statement below.
+TRADE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("trade_id", "text"),
+    ("symbol", "text"),
+    ("exchange", "text"),
+    ("side", "text"),
+    ("quantity", "numeric"),
+    ("entry_price", "numeric"),
+    ("exit_price", "numeric"),
+    ("entry_time", "timestamptz"),
+    ("exit_time", "timestamptz"),
+    ("fees_usd", "numeric"),
+    ("pnl_usd", "numeric"),
+    ("pnl_pct", "numeric"),
+    ("status", "text"),
+    ("source", "text"),
+    ("leverage", "numeric"),
+    ("exit_reason", "text"),
+    ("entry_tag", "text"),
+    ("strategy_data", "jsonb"),
+)
+_NAMES = [name for name, _ in TRADE_COLUMNS]
+_MUTABLE = [name for name in _NAMES if name != "trade_id"]
+
+TRADE_UPSERT_SQL = f"""
+INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
+SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
+FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in TRADE_COLUMNS)})
+    AS u({", ".join(_NAMES)})
+ON CONFLICT (bot_id, trade_id) DO UPDATE SET
+    {", ".join(f"{n} = EXCLUDED.{n}" for n in _MUTABLE)}, updated_at = now()
+WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
+    IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in _MUTABLE)})
+RETURNING (xmax = 0) AS created
+"""  # noqa: S608 - identifiers are the constants above; values are parameters
+
+
+def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The figures the server computes: pnl of a closed trade the bot did not price, pnl_pct.
+
+    pnl_usd (net of fees) = (exit - entry) x quantity - fees for a long, (entry - exit) x
+    quantity - fees for a short. pnl_pct = pnl_usd / (quantity x entry_price) x 100.
+    """
+    if row["status"] == TradeStatus.CLOSED and row.get("pnl_usd") is None:
+        move = row["exit_price"] - row["entry_price"]
+        if row["side"] == TradeSide.SHORT:
+            move = -move
+        row["pnl_usd"] = (move * row["quantity"] - row["fees_usd"]).quantize(USD_PLACES)
+    if row.get("pnl_usd") is not None:
+        notional = row["quantity"] * row["entry_price"]
+        row["pnl_pct"] = (row["pnl_usd"] / notional * 100).quantize(PCT_PLACES)
+    else:
+        row["pnl_pct"] = None
+    return row
+
+
+def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
+    """Insert new trades and update changed ones, keyed by (bot, trade_id), in one statement.
+
+    A trade sent again with the same content is left alone (``unchanged``).
+    """
+    if not rows:
+        return UpsertCounts(0, 0, 0)
+    params: dict[str, Any] = {"bot_id": bot.bot_id}
+    for name, kind in TRADE_COLUMNS:
+        params[name] = array_literal(kind, [r[name] for r in rows])
+    # Alone, one statement is atomic by itself: BEGIN and COMMIT would only add round trips.
+    # In a caller's transaction, a savepoint keeps a refusal from aborting the caller's work.
+    in_transaction = connection.in_atomic_block
+    with transaction.atomic() if in_transaction else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(TRADE_UPSERT_SQL, params)
+        flags = [created for (created,) in cursor.fetchall()]
+    created = sum(flags)
+    updated = len(flags) - created
+    return UpsertCounts(created=created, updated=updated, unchanged=len(rows) - len(flags))
