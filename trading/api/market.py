@@ -31,6 +31,7 @@ from trading.api.shapes import F, Shape, choice, moment, quantity, text
 from trading.api.trades import IDEMPOTENCY_PARAMETER
 from trading.models import Timeframe
 from trading.selectors.market import market_data_range, prices_latest
+from trading.services.ingest import jsonb_text
 from trading.services.market import TIMEFRAME_SECONDS, CandleRow, market_data_insert_many
 
 MAX_CANDLES = 50_000
@@ -51,30 +52,6 @@ _PERIOD_MINUTES = {name: seconds // 60 for name, seconds in TIMEFRAME_SECONDS.it
 
 
 # --- Validation -------------------------------------------------------------------------------
-
-
-_json_string = json.encoder.encode_basestring  # C; keeps non-ASCII, escapes the rest
-
-
-def jsonb_text(value: Any) -> str:
-    """JSON text of a parsed body value for a jsonb column, numbers written as sent.
-
-    The API's parser reads JSON numbers with a fraction as Decimal, which ``json.dumps`` refuses
-    and a float would round; PostgreSQL reads the text back as the same numeric.
-    """
-    kind = type(value)
-    if kind is str:
-        return _json_string(value)
-    if kind is Decimal:
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return str(value)
-    if kind is dict:
-        members = [f"{_json_string(str(k))}:{jsonb_text(v)}" for k, v in value.items()]
-        return "{" + ",".join(members) + "}"
-    if kind is list:
-        return "[" + ",".join([jsonb_text(v) for v in value]) + "]"
-    return json.dumps(value, allow_nan=False)  # int, bool, None (and float, if ever)
 
 
 def indicators_json(value: dict[str, Any]) -> str:

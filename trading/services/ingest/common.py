@@ -78,16 +78,22 @@ def jsonb_text(value: Any) -> str:
     The API's parser reads JSON numbers with a fraction as Decimal, which ``json.dumps`` refuses
     and a float would round; PostgreSQL reads the text back as the same numeric.
     """
-    if isinstance(value, Decimal):
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is Decimal:
         if not value.is_finite():
             raise ValueError(f"{value} is not a JSON number")
         return str(value)
-    if isinstance(value, dict):
-        members = [f"{json.dumps(str(k))}:{jsonb_text(v)}" for k, v in value.items()]
+    if kind is dict:
+        members = [f"{_json_string(str(k))}:{jsonb_text(v)}" for k, v in value.items()]
         return "{" + ",".join(members) + "}"
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return "[" + ",".join([jsonb_text(v) for v in value]) + "]"
-    return json.dumps(value)
+    return json.dumps(value, allow_nan=False)  # int, bool, None (and float, if ever)
+
+
+_json_string = json.encoder.encode_basestring  # C; keeps non-ASCII, escapes the rest
 
 
 def unnest_sql(columns: tuple[Column, ...]) -> str:
