@@ -10,6 +10,7 @@ from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
 from trading.api.shapes import Shape
 from trading.models import Bot
+from trading.services.ingest import RowsRefused
 
 
 def request_items(request: Request, *, max_items: int) -> tuple[list[Any], bool]:
@@ -67,3 +68,14 @@ def bot_rows(
     for row in rows:
         row.pop("bot_id", None)
     return rows, batch
+
+
+def invalid_rows(exc: RowsRefused, *, batch: bool) -> InvalidInput:
+    """The 400 for rows the stored data refused, in the format of every other bad input."""
+    return InvalidInput(
+        [
+            FieldError(field, reason, index if batch else None)
+            for index, field, reason in exc.errors
+        ],
+        batch=batch,
+    )

@@ -14,8 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, bot_rows
-from trading.api.errors import FieldError, InvalidInput
+from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, moment, quantity, text, usd
@@ -30,17 +29,6 @@ from trading.services.ingest import (
 
 MAX_ORDERS = 5_000
 MAX_FILLS = 5_000
-
-
-def invalid_rows(exc: RowsRefused, *, batch: bool) -> InvalidInput:
-    """The 400 for rows the stored data refused, in the format of every other bad input."""
-    return InvalidInput(
-        [
-            FieldError(field, reason, index if batch else None)
-            for index, field, reason in exc.errors
-        ],
-        batch=batch,
-    )
 
 
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
