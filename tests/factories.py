@@ -5,7 +5,7 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from trading.models import Bot, MarketData, Position, Trade
+from trading.models import Bot, MarketData, Order, OrderFill, Position, Signal, Trade
 
 _seq = count(1)
 
@@ -80,3 +80,55 @@ def make_candle(**fields: Any) -> MarketData:
     }
     values.update(fields)
     return MarketData.objects.create(**values)
+
+
+def make_order(bot: Bot, **fields: Any) -> Order:
+    values: dict[str, Any] = {
+        "bot": bot,
+        "client_order_id": f"o-{next(_seq)}",
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "order_type": "limit",
+        "quantity": Decimal("1"),
+        "price": Decimal("60000"),
+    }
+    values.update(fields)
+    return Order.objects.create(**values)
+
+
+def make_fill(order: Order, **fields: Any) -> OrderFill:
+    values: dict[str, Any] = {
+        "order": order,
+        "fill_id": f"f-{next(_seq)}",
+        "quantity": Decimal("0.5"),
+        "price": Decimal("60000"),
+        "filled_at": T0,
+    }
+    values.update(fields)
+    return OrderFill.objects.create(**values)
+
+
+def make_signal(bot: Bot, **fields: Any) -> Signal:
+    values: dict[str, Any] = {
+        "bot": bot,
+        "symbol": "BTC/USDT",
+        "signal_type": "breakout",
+        "direction": "long",
+        "generated_at": T0,
+    }
+    values.update(fields)
+    return Signal.objects.create(**values)
+
+
+def make_balance(bot: Bot, **fields: Any) -> Any:
+    """An account_balance row (the equity a bot reported)."""
+    from trading.models import AccountBalance
+
+    values: dict[str, Any] = {
+        "bot": bot,
+        "ts": T0,
+        "balance_usd": Decimal("10000"),
+        "equity_usd": Decimal("10000"),
+    }
+    values.update(fields)
+    return AccountBalance.objects.create(**values)

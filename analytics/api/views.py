@@ -1,0 +1,177 @@
+"""GET the analytics of API.md: one bot's summary, equity curve, periods and breakdowns (a bot's
+token: its own bot only, another bot's id is a 404; staff: any bot), and the portfolio's
+summary and snapshots (staff only). Views parse the query string, call one selector, serialize.
+"""
+
+from typing import Any
+
+import django_filters as filters  # type: ignore[import-untyped, unused-ignore]
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped, unused-ignore]
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import selectors
+from analytics.api.serializers import (
+    BotAnalyticsInputSerializer,
+    BotBreakdownInputSerializer,
+    BotBreakdownOutputSerializer,
+    BotEquityOutputSerializer,
+    BotPerformanceInputSerializer,
+    BotPerformanceOutputSerializer,
+    BotSummaryOutputSerializer,
+    PortfolioSnapshotOutputSerializer,
+    PortfolioSummaryOutputSerializer,
+)
+from analytics.models import PortfolioSnapshot
+from trading.api.auth import calling_bot
+from trading.api.errors import FieldError, InvalidInput
+from trading.api.filters import since_filter, until_filter
+from trading.api.pagination import KeysetCursorPagination
+from trading.api.permissions import IsBotOrStaff, IsStaff
+from trading.models import Bot
+
+WHO_READS = (
+    "A bot's token reads only its own bot (another bot's id is a 404); staff read any bot. "
+    "Closed trades only; backtests are left out unless `source=backtest`. "
+    "Figures: METRICS.md. Money: decimal strings; ratios: numbers rounded to 6 places."
+)
+NOT_FOUND = OpenApiResponse(description="No such bot, or another bot's (for a bot's token).")
+
+
+def query_input(serializer_class: type[serializers.Serializer], request: Request) -> Any:
+    """The query string, validated: a bad parameter is a 400 naming it."""
+    serializer = serializer_class(data=request.query_params)
+    if not serializer.is_valid():
+        raise InvalidInput(
+            [
+                FieldError(field, " ".join(str(m) for m in messages))
+                for field, messages in serializer.errors.items()
+            ]
+        )
+    return serializer.validated_data
+
+
+class BotAnalyticsView(APIView):
+    permission_classes = [IsBotOrStaff]
+
+    def target_bot(self, bot_id: str) -> Bot:
+        """The bot named in the path, if the caller may read it."""
+        caller = calling_bot(self.request)
+        if caller is not None:
+            if caller.bot_id != bot_id:
+                raise NotFound("No such bot.")
+            return caller
+        bot = Bot.objects.filter(pk=bot_id).first()
+        if bot is None:
+            raise NotFound("No such bot.")
+        return bot
+
+    def scope(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "since": data.get("since"),
+            "until": data.get("until"),
+            "include_backtest": data.get("source") == "backtest",
+        }
+
+
+class BotSummaryView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_summary",
+        summary="Every figure of METRICS.md for one bot",
+        description=WHO_READS,
+        parameters=[BotAnalyticsInputSerializer],
+        responses={200: BotSummaryOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        data = query_input(BotAnalyticsInputSerializer, request)
+        summary = selectors.bot_summary(bot=self.target_bot(bot_id), **self.scope(data))
+        return Response(BotSummaryOutputSerializer(summary).data)
+
+
+class BotEquityView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_equity",
+        summary="One bot's realized equity curve, and the equity it reported",
+        description=WHO_READS,
+        parameters=[BotAnalyticsInputSerializer],
+        responses={200: BotEquityOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        data = query_input(BotAnalyticsInputSerializer, request)
+        curve = selectors.bot_equity_curve(bot=self.target_bot(bot_id), **self.scope(data))
+        return Response(BotEquityOutputSerializer(curve).data)
+
+
+class BotPerformanceView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_performance",
+        summary="One bot's closed trades per day, ISO week or month, oldest first",
+        description=WHO_READS,
+        parameters=[BotPerformanceInputSerializer],
+        responses={200: BotPerformanceOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        data = query_input(BotPerformanceInputSerializer, request)
+        bot = self.target_bot(bot_id)
+        rows = selectors.bot_performance(bot=bot, period=data["period"], **self.scope(data))
+        body = {"bot_id": bot.bot_id, "period": data["period"], "rows": rows}
+        return Response(BotPerformanceOutputSerializer(body).data)
+
+
+class BotBreakdownView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_breakdown",
+        summary="One bot's closed trades per exit reason or entry tag",
+        description=WHO_READS,
+        parameters=[BotBreakdownInputSerializer],
+        responses={200: BotBreakdownOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        data = query_input(BotBreakdownInputSerializer, request)
+        bot = self.target_bot(bot_id)
+        rows = selectors.bot_breakdown(bot=bot, by=data["by"], **self.scope(data))
+        body = {"bot_id": bot.bot_id, "by": data["by"], "rows": rows}
+        return Response(BotBreakdownOutputSerializer(body).data)
+
+
+class PortfolioSummaryView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        operation_id="portfolio_summary",
+        summary="Every bot together: equity, exposure, VaR, and one row per bot",
+        description="Staff only. Figures: METRICS.md (Portfolio figures).",
+        responses={200: PortfolioSummaryOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(PortfolioSummaryOutputSerializer(selectors.portfolio_summary()).data)
+
+
+class PortfolioSnapshotFilterSet(filters.FilterSet):
+    since = since_filter("ts")
+    until = until_filter("ts")
+
+    class Meta:
+        model = PortfolioSnapshot
+        fields: list[str] = []
+
+
+@extend_schema(
+    summary="List portfolio snapshots, newest first",
+    description="Staff only. Follow `next` for older rows.",
+)
+class PortfolioSnapshotListView(generics.ListAPIView):
+    permission_classes = [IsStaff]
+    serializer_class = PortfolioSnapshotOutputSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PortfolioSnapshotFilterSet
+    pagination_class = KeysetCursorPagination
+    ordering = ("-ts", "-id")  # the unique index on ts
+
+    def get_queryset(self) -> QuerySet[PortfolioSnapshot]:
+        return selectors.portfolio_snapshot_list()

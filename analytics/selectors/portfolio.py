@@ -1,0 +1,235 @@
+"""The whole fleet: totals, exposure, one-day VaR and one row per bot; the snapshot history.
+
+Two statements. Whole past days of realized pnl are read from the materialized view
+``analytics.bot_daily_performance`` up to the last day it holds (the day it was refreshed), and
+every trade closed from that day on is read live from trading.trades: a trade closed today is
+counted at once, and a stale or never-refreshed view only moves work to the live part. (A
+trade that arrives late for a day older than the view's last day waits for the next refresh.)
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from analytics.models import PortfolioSnapshot
+from analytics.selectors.common import fetch_all, fetch_one, ratio, usd
+
+VAR_WINDOW_DAYS = 90
+VAR_MIN_DAYS = 20
+
+# The first day that is read live: the last day the daily view holds (it may be partial).
+_CUT = """cut AS MATERIALIZED (
+    SELECT COALESCE(max(d.day), '-infinity'::date) AS day,
+           COALESCE(max(d.day)::timestamp AT TIME ZONE 'UTC', '-infinity') AS at
+    FROM analytics.bot_daily_performance d
+)"""
+
+_BOTS_SQL = f"""
+WITH {_CUT}, pos AS (
+    SELECT p.bot_id, count(*)::int AS open_positions,
+           COALESCE(sum(p.quantity * COALESCE(p.current_price, p.avg_entry_price))
+                    FILTER (WHERE p.side = 'long'), 0)  AS long_exposure_usd,
+           COALESCE(sum(p.quantity * COALESCE(p.current_price, p.avg_entry_price))
+                    FILTER (WHERE p.side = 'short'), 0) AS short_exposure_usd,
+           COALESCE(sum(p.unrealized_pnl_usd), 0)       AS unrealized_pnl_usd
+    FROM trading.positions p
+    WHERE p.status <> 'closed'
+    GROUP BY p.bot_id
+)
+SELECT b.bot_id, b.name, b.status, b.mode, b.initial_capital_usd, b.current_equity_usd,
+       b.last_heartbeat_at,
+       bal.equity_usd AS balance_equity_usd, bal.balance_usd,
+       COALESCE(today.pnl, 0) AS pnl_today_usd,
+       COALESCE(pos.open_positions, 0) AS open_positions,
+       COALESCE(pos.long_exposure_usd, 0) AS long_exposure_usd,
+       COALESCE(pos.short_exposure_usd, 0) AS short_exposure_usd,
+       COALESCE(pos.unrealized_pnl_usd, 0) AS unrealized_pnl_usd,
+       -- Realized equity only for a bot that never reported one.
+       CASE WHEN bal.equity_usd IS NULL AND b.current_equity_usd IS NULL THEN
+           (SELECT COALESCE(sum(d.net_pnl_usd), 0) FROM analytics.bot_daily_performance d
+            WHERE d.bot_id = b.bot_id AND d.day < cut.day)
+         + (SELECT COALESCE(sum(t.pnl_usd), 0) FROM trading.trades t
+            WHERE t.bot_id = b.bot_id AND t.status = 'closed' AND t.source <> 'backtest'
+              AND t.exit_time >= cut.at)
+       END AS realized_pnl_usd
+FROM trading.bots b
+CROSS JOIN cut
+LEFT JOIN pos ON pos.bot_id = b.bot_id
+LEFT JOIN LATERAL (
+    SELECT ab.equity_usd, ab.balance_usd FROM trading.account_balance ab
+    WHERE ab.bot_id = b.bot_id
+    ORDER BY ab.ts DESC, ab.id DESC
+    LIMIT 1
+) bal ON true
+LEFT JOIN LATERAL (
+    SELECT sum(t.pnl_usd) AS pnl FROM trading.trades t
+    WHERE t.bot_id = b.bot_id AND t.status = 'closed' AND t.source <> 'backtest'
+      AND t.exit_time >= %(today)s AND t.exit_time < %(tomorrow)s
+) today ON true
+ORDER BY b.bot_id
+"""  # noqa: S608 - constant text; values are parameters
+
+# The portfolio's daily returns over the trailing window of whole UTC days (today excluded):
+# r_d = realized pnl of every bot on day d / the portfolio's realized equity at the end of d-1
+# (the bots' initial capital plus every pnl closed before d). Days start at the first trade's
+# entry day; days without closed trades are 0.
+_VAR_SQL = f"""
+WITH {_CUT}, first AS (
+    SELECT (min(t.entry_time) AT TIME ZONE 'UTC')::date AS day FROM trading.trades t
+    WHERE t.status = 'closed' AND t.source <> 'backtest'
+), bounds AS (
+    SELECT CASE WHEN first.day IS NOT NULL
+                THEN GREATEST(%(window_start)s::date, first.day) END AS day
+    FROM first
+), daily AS (
+    SELECT d.day, sum(d.net_pnl_usd) AS pnl
+    FROM analytics.bot_daily_performance d, cut, bounds
+    WHERE d.day >= bounds.day AND d.day < cut.day
+    GROUP BY d.day
+    UNION ALL
+    SELECT (t.exit_time AT TIME ZONE 'UTC')::date, sum(t.pnl_usd)
+    FROM trading.trades t, cut, bounds
+    WHERE t.status = 'closed' AND t.source <> 'backtest'
+      AND t.exit_time >= GREATEST(cut.at, bounds.day::timestamp AT TIME ZONE 'UTC')
+      AND t.exit_time < %(today)s
+    GROUP BY 1
+), base AS MATERIALIZED (
+    SELECT (SELECT sum(b.initial_capital_usd) FROM trading.bots b)
+         + (SELECT COALESCE(sum(d.net_pnl_usd), 0) FROM analytics.bot_daily_performance d, cut
+            WHERE d.day < LEAST(cut.day, bounds.day))
+         + (SELECT COALESCE(sum(t.pnl_usd), 0) FROM trading.trades t, cut
+            WHERE t.status = 'closed' AND t.source <> 'backtest'
+              AND t.exit_time >= cut.at
+              AND t.exit_time < bounds.day::timestamp AT TIME ZONE 'UTC') AS equity
+    FROM bounds
+), series AS (
+    SELECT g.day::date AS day, COALESCE(sum(daily.pnl), 0) AS pnl
+    FROM bounds
+    CROSS JOIN LATERAL generate_series(bounds.day, %(yesterday)s::date, interval '1 day') g(day)
+    LEFT JOIN daily ON daily.day = g.day::date
+    GROUP BY g.day
+), returns AS (
+    SELECT (series.pnl / NULLIF(base.equity + COALESCE(sum(series.pnl) OVER (
+               ORDER BY series.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0)
+           )::float8 AS r
+    FROM series CROSS JOIN base
+)
+SELECT count(r)::int AS days,
+       percentile_cont(0.05) WITHIN GROUP (ORDER BY r) AS q95,
+       percentile_cont(0.01) WITHIN GROUP (ORDER BY r) AS q99
+FROM returns
+"""  # noqa: S608 - constant text; values are parameters
+
+
+def _value_at_risk(quantile: float | None, equity: Decimal) -> Decimal:
+    """-quantile x equity, 0 where the quantile is not a loss."""
+    if quantile is None or quantile >= 0:
+        return Decimal(0)
+    result = usd(Decimal(repr(-quantile)) * equity)
+    assert result is not None  # noqa: S101 - usd() keeps a Decimal a Decimal
+    return result
+
+
+def portfolio_summary(*, now: datetime | None = None) -> dict[str, Any]:
+    """Totals, exposure and one-day historical VaR of every bot together, and one row per bot
+    (METRICS.md "Portfolio figures"). Two statements.
+
+    A bot's equity is the last it reported (its latest account_balance row, else the equity
+    its heartbeat last sent), or its realized equity where it never reported one.
+    """
+    now = now or timezone.now()
+    today = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    params = {"today": today, "tomorrow": today + timedelta(days=1)}
+    bots: list[dict[str, Any]] = []
+    totals = {
+        name: Decimal(0)
+        for name in (
+            "total_equity_usd",
+            "total_balance_usd",
+            "unrealized_pnl_usd",
+            "realized_pnl_today_usd",
+            "long_exposure_usd",
+            "short_exposure_usd",
+        )
+    }
+    open_positions = active_bots = 0
+    for row in fetch_all(_BOTS_SQL, params):
+        reported = row["balance_equity_usd"]
+        if reported is None:
+            reported = row["current_equity_usd"]
+        if reported is not None:
+            equity, source = reported, "reported"
+        else:
+            equity, source = row["initial_capital_usd"] + row["realized_pnl_usd"], "realized"
+        balance = row["balance_usd"] if row["balance_usd"] is not None else equity
+        exposure = row["long_exposure_usd"] + row["short_exposure_usd"]
+        heartbeat = row["last_heartbeat_at"]
+        totals["total_equity_usd"] += equity
+        totals["total_balance_usd"] += balance
+        totals["unrealized_pnl_usd"] += row["unrealized_pnl_usd"]
+        totals["realized_pnl_today_usd"] += row["pnl_today_usd"]
+        totals["long_exposure_usd"] += row["long_exposure_usd"]
+        totals["short_exposure_usd"] += row["short_exposure_usd"]
+        open_positions += row["open_positions"]
+        active_bots += row["status"] == "active"
+        bots.append(
+            {
+                "bot_id": row["bot_id"],
+                "name": row["name"],
+                "status": row["status"],
+                "mode": row["mode"],
+                "equity_usd": usd(equity),
+                "equity_source": source,
+                "pnl_today_usd": usd(row["pnl_today_usd"]),
+                "open_positions": row["open_positions"],
+                "exposure_usd": usd(exposure),
+                "last_heartbeat_at": heartbeat,
+                "heartbeat_age_s": (
+                    ratio((now - heartbeat).total_seconds()) if heartbeat is not None else None
+                ),
+            }
+        )
+    var = portfolio_var(today=today.date())
+    equity = totals["total_equity_usd"]
+    enough = var["days"] >= VAR_MIN_DAYS
+    long_, short = totals["long_exposure_usd"], totals["short_exposure_usd"]
+    return {
+        "as_of": now,
+        **{name: usd(value) for name, value in totals.items()},
+        "gross_exposure_usd": usd(long_ + short),
+        "net_exposure_usd": usd(long_ - short),
+        "open_positions": open_positions,
+        "active_bots": active_bots,
+        "var_95_usd": _value_at_risk(var["q95"], equity) if enough else None,
+        "var_99_usd": _value_at_risk(var["q99"], equity) if enough else None,
+        "var_days": var["days"],
+        "bots": bots,
+    }
+
+
+def portfolio_var(*, today: date) -> dict[str, Any]:
+    """How many daily returns the VaR window holds, and their 5% and 1% quantiles (linear
+    interpolation, as numpy.quantile). One statement."""
+    return fetch_one(
+        _VAR_SQL,
+        {
+            "window_start": today - timedelta(days=VAR_WINDOW_DAYS),
+            "yesterday": today - timedelta(days=1),
+            "today": datetime.combine(today, time(), tzinfo=UTC),
+        },
+    )
+
+
+def portfolio_snapshot_list(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[PortfolioSnapshot]:
+    """Portfolio snapshots with ts in [since, until), newest first."""
+    snapshots = PortfolioSnapshot.objects.all()
+    if since is not None:
+        snapshots = snapshots.filter(ts__gte=since)
+    if until is not None:
+        snapshots = snapshots.filter(ts__lt=until)
+    return snapshots.order_by("-ts", "-id")
