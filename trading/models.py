@@ -534,6 +534,12 @@ class RiskMetric(models.Model):
     sortino_30d = PctField(null=True, blank=True)
     exposure_usd = UsdField(default=0)
     equity_close_usd = UsdField(null=True, blank=True)
+    equity_peak_usd = UsdField(
+        null=True,
+        blank=True,
+        help_text="Running peak of the realized equity curve up to the end of the day; the next "
+        "day's rollup continues the drawdown from it instead of rereading all history.",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:
