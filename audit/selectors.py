@@ -6,6 +6,9 @@ unordered and unevaluated; their serializers read only the rows' own columns, so
 size is one query.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from audit.models import RiskEvent, SystemEvent
@@ -20,3 +23,33 @@ def risk_event_list(*, bot: Bot | None) -> QuerySet[RiskEvent]:
 def system_event_list(*, bot: Bot | None) -> QuerySet[SystemEvent]:
     events = SystemEvent.objects.order_by()
     return events if bot is None else events.filter(bot=bot)
+
+
+# --- Data quality -------------------------------------------------------------------------------
+
+DATA_QUALITY_COMPONENT = "data_quality"
+DATA_QUALITY_RUN = "data_quality_run"
+
+
+@dataclass(frozen=True)
+class DataQualityReport:
+    """The latest data-quality run: when it ran (None before the first run) and what it found."""
+
+    checked_at: datetime | None
+    findings: list[SystemEvent]
+
+
+def data_quality_latest() -> DataQualityReport:
+    """The findings of the latest run (``audit.services.quality``), by check then id. Two
+    queries: the run's record (system_events_type_ts_idx), then its findings by id."""
+    run = (
+        SystemEvent.objects.filter(component=DATA_QUALITY_COMPONENT, event_type=DATA_QUALITY_RUN)
+        .order_by("-ts", "-id")
+        .first()
+    )
+    if run is None:
+        return DataQualityReport(checked_at=None, findings=[])
+    findings = SystemEvent.objects.filter(id__in=run.details.get("finding_ids", []))
+    return DataQualityReport(
+        checked_at=run.ts, findings=list(findings.order_by("event_type", "id"))
+    )

@@ -1,4 +1,5 @@
-"""Every write to the audit schema. Other apps call these inside their own transactions."""
+"""The change log, system events and risk-event resolutions: the audit records other apps write
+inside their own transactions."""
 
 import json
 from collections.abc import Iterable
