@@ -1,11 +1,20 @@
 """The Celery app. Tasks live in each app's tasks.py and are found by autodiscovery."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
 
 app = Celery("atb_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
+    """Queue ``task`` once the current transaction commits (at once outside a transaction), so
+    a worker never reads rows that are not committed yet, nor runs for a transaction that rolled
+    back. Every place that queues a task goes through here."""
+    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))

@@ -1,4 +1,5 @@
-"""`make run`: migrate, seed demo data on the first start, ensure an admin, run web + worker + beat.
+"""`make run`: migrate, schedule the periodic tasks, seed demo data on the first start, ensure an
+admin, run web + worker + beat.
 
 Runs inside tools/devservices.py, so DATABASE_URL and REDIS_URL are set. Ctrl-C stops all three
 processes (and devservices then stops the embedded servers it started).
@@ -56,6 +57,7 @@ def main() -> int:
     DATA.mkdir(exist_ok=True)
     os.environ.setdefault("ATB_CREDENTIALS_FILE", str(DATA / "admin-credentials.txt"))
     manage("migrate", "--noinput")
+    manage("setup_periodic_tasks")
     marker = first_start_marker()
     if not marker.exists():
         manage("seed_demo")

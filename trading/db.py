@@ -3,11 +3,15 @@
 - Tables live in PostgreSQL schemas (``trading.trades``); ``schema_table`` spells that for Django.
 - Money, prices, quantities and percentages are NUMERIC with the precision SCHEMA.md fixes.
 - Enumerations are short lowercase text guarded by a CHECK constraint.
+- Scheduled work that must not run twice at once takes an advisory lock (``advisory_lock``).
 """
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 
 def schema_table(schema: str, table: str) -> str:
@@ -42,3 +46,25 @@ def choices_check(
         condition=models.Q(**{f"{field}__in": choices.values}),
         name=f"{table}_{field}_valid",
     )
+
+
+def advisory_lock_key(name: str) -> int:
+    """The 64-bit PostgreSQL advisory-lock key of ``name``: the same in every process and release
+    (a hash computed here, not PostgreSQL's internal hashtext, whose output is not a promise)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(name: str, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[bool]:
+    """Try to take the transaction-level advisory lock ``name``, never waiting; yield whether it
+    was taken.
+
+    The body runs inside ``transaction.atomic``: the lock is released when that transaction ends
+    (commit, rollback, or the connection dying with a killed worker), so a crash cannot leave it
+    behind. Nested inside an outer ``atomic``, the lock lasts until the outer transaction ends.
+    """
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [advisory_lock_key(name)])
+        row = cursor.fetchone()
+        yield bool(row and row[0])

@@ -1,0 +1,125 @@
+"""The beat schedule kept in the database (django_celery_beat), written from code on release.
+
+The entries named here belong to the code: `manage.py setup_periodic_tasks` creates them or
+brings their task, schedule and description up to date, by name. It leaves alone whether an entry
+is enabled (staff may pause one in the admin) and every entry staff added.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from analytics import tasks as analytics_tasks
+from audit import tasks as audit_tasks
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    name: str  # the PeriodicTask's name, its key; the same as the Celery task name
+    description: str
+    every_minutes: int | None = None  # an interval schedule, or
+    crontab_minute: str | None = None  # a crontab (UTC, every hour of every day)
+
+    @property
+    def task(self) -> str:
+        return self.name
+
+
+SCHEDULE: tuple[ScheduledTask, ...] = (
+    ScheduledTask(
+        analytics_tasks.PORTFOLIO_SNAPSHOT,
+        "Portfolio snapshot of each 5-minute bucket (runs at the bucket's start).",
+        crontab_minute="*/5",
+    ),
+    ScheduledTask(
+        analytics_tasks.RISK_METRICS_ROLLUP_TODAY,
+        "Yesterday's and today's trading.risk_metrics rows of every bot.",
+        crontab_minute="*/15",
+    ),
+    ScheduledTask(
+        analytics_tasks.VIEWS_REFRESH,
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY of both analytics views.",
+        every_minutes=5,
+    ),
+    ScheduledTask(
+        analytics_tasks.RISK_LIMITS_CHECK,
+        "Each bot against its risk limits (risk events, pausing where configured).",
+        every_minutes=1,
+    ),
+    ScheduledTask(
+        analytics_tasks.HEARTBEAT_STALE_CHECK,
+        "Bots whose last heartbeat is older than BOT_HEARTBEAT_STALE_SECONDS.",
+        every_minutes=1,
+    ),
+    ScheduledTask(
+        audit_tasks.DATA_QUALITY_CHECK,
+        "Data-quality checks over the stored data (findings as system events).",
+        crontab_minute="7",
+    ),
+)
+
+
+def _interval(minutes: int) -> IntervalSchedule:
+    found = IntervalSchedule.objects.filter(every=minutes, period=IntervalSchedule.MINUTES)
+    schedule = found.order_by("id").first()
+    if schedule is None:
+        schedule = IntervalSchedule.objects.create(every=minutes, period=IntervalSchedule.MINUTES)
+    return schedule
+
+
+def _crontab(minute: str) -> CrontabSchedule:
+    fields = {
+        "minute": minute,
+        "hour": "*",
+        "day_of_week": "*",
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "timezone": "UTC",
+    }
+    schedule = CrontabSchedule.objects.filter(**fields).order_by("id").first()
+    if schedule is None:
+        schedule = CrontabSchedule.objects.create(**fields)
+    return schedule
+
+
+@transaction.atomic
+def periodic_tasks_setup() -> dict[str, Outcome]:
+    """Create or update each entry of SCHEDULE by name; returns what happened to each."""
+    outcomes: dict[str, Outcome] = {}
+    for entry in SCHEDULE:
+        interval = _interval(entry.every_minutes) if entry.every_minutes else None
+        crontab = _crontab(entry.crontab_minute) if entry.crontab_minute else None
+        wanted = {
+            "task": entry.task,
+            "description": entry.description,
+            "interval": interval,
+            "crontab": crontab,
+            "solar": None,
+            "clocked": None,
+        }
+        current = PeriodicTask.objects.select_for_update().filter(name=entry.name).first()
+        if current is None:
+            PeriodicTask.objects.create(name=entry.name, enabled=True, **wanted)
+            outcomes[entry.name] = "created"
+            continue
+        changed = [name for name, value in wanted.items() if getattr(current, name) != value]
+        if changed:
+            for name in changed:
+                setattr(current, name, wanted[name])
+            current.save()
+            outcomes[entry.name] = "updated"
+        else:
+            outcomes[entry.name] = "unchanged"
+    return outcomes
+
+
+def periodic_tasks_not_in_code() -> list[str]:
+    """Names of the entries staff added (the setup never touches them)."""
+    ours = [entry.name for entry in SCHEDULE]
+    return list(
+        PeriodicTask.objects.exclude(name__in=ours).order_by("name").values_list("name", flat=True)
+    )

@@ -1,0 +1,274 @@
+"""The scheduled tasks: idempotent, one at a time (advisory lock), queued on commit."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics import tasks
+from analytics.models import BotDailyPerformance, PortfolioSnapshot
+from analytics.services import portfolio_snapshot_take, snapshot_bucket
+from atb_site.celery import enqueue_on_commit
+from audit.tasks import data_quality_check_task
+from tests.factories import make_bot, make_closed_trade, make_position
+from trading.db import advisory_lock, advisory_lock_key
+from trading.models import RiskMetric
+
+
+def other_connection() -> psycopg.Connection:
+    """A second session on the test database, in autocommit (outside Django's connection)."""
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    )
+
+
+@contextmanager
+def lock_held_elsewhere(name: str) -> Iterator[None]:
+    with other_connection() as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key(name)])
+        yield
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {condition}")
+        time.sleep(0.05)
+
+
+def backend_waiting_for_a_lock() -> bool:
+    # A fresh session each time: pg_stat_activity is frozen for the length of a transaction.
+    with other_connection() as watcher:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+# --- the lock --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_advisory_lock_is_taken_once_and_freed_with_its_transaction() -> None:
+    with advisory_lock("test.lock") as first:
+        assert first is True
+        with other_connection() as other:
+            key = advisory_lock_key("test.lock")
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() == (False,)
+    with other_connection() as other:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() == (True,)
+
+
+def test_advisory_lock_keys_are_stable_64_bit_numbers() -> None:
+    key = advisory_lock_key("analytics.portfolio_snapshot")
+    assert key == advisory_lock_key("analytics.portfolio_snapshot")
+    assert key != advisory_lock_key("analytics.views_refresh")
+    assert -(2**63) <= key < 2**63
+
+
+@pytest.mark.parametrize(
+    ("task", "lock"),
+    [
+        (tasks.portfolio_snapshot, tasks.PORTFOLIO_SNAPSHOT),
+        (tasks.risk_metrics_rollup_today, tasks.RISK_METRICS_ROLLUP_LOCK),
+        (tasks.views_refresh_task, tasks.VIEWS_REFRESH),
+        (tasks.risk_limits_check_task, tasks.RISK_LIMITS_CHECK),
+        (tasks.heartbeat_stale_check_task, tasks.HEARTBEAT_STALE_CHECK),
+        (data_quality_check_task, "audit.data_quality_check"),
+    ],
+)
+def test_every_task_skips_while_another_worker_holds_its_lock(
+    db: None, task: Any, lock: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_bot("locked")
+    with lock_held_elsewhere(lock):
+        assert task() in (None, False)
+
+    assert "skipped: another worker holds its lock" in caplog.text
+    assert not PortfolioSnapshot.objects.exists()
+    assert not RiskMetric.objects.exists()
+
+
+def test_every_task_is_late_acknowledged_and_named_explicitly() -> None:
+    every = [
+        tasks.portfolio_snapshot,
+        tasks.risk_metrics_rollup_today,
+        tasks.views_refresh_task,
+        tasks.risk_limits_check_task,
+        tasks.heartbeat_stale_check_task,
+        data_quality_check_task,
+    ]
+    assert [t.name for t in every] == [
+        "analytics.portfolio_snapshot",
+        "analytics.risk_metrics_rollup_today",
+        "analytics.views_refresh",
+        "analytics.risk_limits_check",
+        "analytics.heartbeat_stale_check",
+        "audit.data_quality_check",
+    ]
+    assert all(t.acks_late for t in every)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_snapshots_one_does_the_work_the_other_skips() -> None:
+    make_bot("solo")
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(tasks.portfolio_snapshot())
+        finally:
+            connection.close()
+
+    with other_connection() as blocker:
+        # The first run takes the task's lock, then waits on the table the test holds.
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE analytics.portfolio_snapshots IN ACCESS EXCLUSIVE MODE")
+        first = threading.Thread(target=run)
+        first.start()
+        try:
+            wait_for(backend_waiting_for_a_lock)
+            second = threading.Thread(target=run)
+            second.start()
+            second.join(timeout=10)
+            assert results == [None]  # the second skipped at once, without waiting
+        finally:
+            blocker.execute("COMMIT")
+            first.join(timeout=10)
+
+    assert len(results) == 2
+    assert results[1] is not None
+    assert PortfolioSnapshot.objects.count() == 1
+
+
+# --- the snapshot ----------------------------------------------------------------------------
+
+
+def test_snapshot_bucket_is_the_five_minute_floor() -> None:
+    got = snapshot_bucket(datetime(2026, 1, 5, 12, 9, 59, 999999, tzinfo=UTC))
+    assert got == datetime(2026, 1, 5, 12, 5, tzinfo=UTC)
+    assert snapshot_bucket(datetime(2026, 1, 5, 12, 10, tzinfo=UTC)) == got + timedelta(minutes=5)
+
+
+def test_two_snapshots_in_one_bucket_leave_one_row_with_the_latest_figures(db: None) -> None:
+    bot = make_bot("snap")
+    now = timezone.now()
+    first = portfolio_snapshot_take(at=now)
+    make_position(bot, current_price=Decimal("61000"))  # 1 x 61,000 long
+
+    second = portfolio_snapshot_take(at=now + timedelta(microseconds=1))
+
+    row = PortfolioSnapshot.objects.get()
+    assert first.pk == second.pk == row.pk
+    assert row.ts == snapshot_bucket(now)
+    assert (row.total_equity_usd, row.long_exposure_usd, row.gross_exposure_usd) == (
+        Decimal("10000"),
+        Decimal("61000"),
+        Decimal("61000"),
+    )
+    assert (row.open_positions, row.active_bots) == (1, 1)
+    assert row.per_bot == {
+        "snap": {
+            "equity_usd": "10000.00000000",
+            "equity_source": "realized",
+            "exposure_usd": "61000.00000000",
+            "pnl_today_usd": "0E-8",
+            "open_positions": 1,
+        }
+    }
+
+
+def test_the_snapshot_task_twice_in_a_bucket_leaves_one_row(db: None) -> None:
+    make_bot("twice")
+    first = tasks.portfolio_snapshot()
+    second = tasks.portfolio_snapshot()
+    assert first is not None
+    if first != second:  # the run crossed into the next bucket: one row per bucket still
+        assert PortfolioSnapshot.objects.count() == 2
+    else:
+        assert PortfolioSnapshot.objects.count() == 1
+    assert first == snapshot_bucket(datetime.fromisoformat(first)).isoformat()
+
+
+# --- the other tasks -------------------------------------------------------------------------
+
+
+def test_the_rollup_task_writes_yesterdays_and_todays_rows_once(db: None) -> None:
+    bot = make_bot("daily")
+    now = timezone.now()
+    today = now.astimezone(UTC).date()
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    make_closed_trade(
+        bot,
+        pnl_usd=Decimal("-25"),
+        entry_time=midnight - timedelta(hours=2),
+        exit_time=midnight - timedelta(hours=1),
+    )
+
+    assert tasks.risk_metrics_rollup_today() == 1
+    assert tasks.risk_metrics_rollup_today() == 1
+
+    got = list(RiskMetric.objects.order_by("date").values_list("date", "net_pnl_usd"))
+    assert got == [(today - timedelta(days=1), Decimal("-25")), (today, Decimal("0"))]
+
+
+def test_the_refresh_task_brings_the_views_up_to_date(db: None) -> None:
+    bot = make_bot("viewed")
+    make_closed_trade(bot, pnl_usd=Decimal("12.5"))
+    assert not BotDailyPerformance.objects.exists()
+
+    assert tasks.views_refresh_task() is True
+
+    assert list(BotDailyPerformance.objects.values_list("bot_id", "net_pnl_usd")) == [
+        ("viewed", Decimal("12.5"))
+    ]
+
+
+def test_the_check_tasks_run_their_services(db: None) -> None:
+    make_bot("quiet", status="paused")
+    assert tasks.risk_limits_check_task() == 0
+    assert tasks.heartbeat_stale_check_task() == 0
+    assert isinstance(data_quality_check_task(), int)
+
+
+# --- queued on commit ------------------------------------------------------------------------
+
+
+def test_enqueue_on_commit_sends_after_commit_and_never_after_rollback(
+    db: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(
+        tasks.portfolio_snapshot, "apply_async", lambda args, kwargs: sent.append((args, kwargs))
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        enqueue_on_commit(tasks.portfolio_snapshot)
+        assert sent == []
+    assert len(callbacks) == 1
+    assert sent == [((), {})]
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        enqueue_on_commit(tasks.portfolio_snapshot, 1)
+        raise RuntimeError("rolled back")
+    assert sent == [((), {})]
