@@ -1,0 +1,71 @@
+"""The dashboard pages (/dashboard/): staff only, thin.
+
+A view renders its template with the API addresses the page reads; every figure on the page
+comes from the JSON API, fetched by static/dashboard/dashboard.js with the staff session
+(GET only), and is refreshed every ``REFRESH_SECONDS`` without a reload (``?refresh=<s>``
+overrides it, for tests and demos).
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from trading.selectors.lists import bot_list
+
+REFRESH_SECONDS = 30
+# Stands for the bot id in URL templates the page fills in for each bot (a valid slug).
+BOT_PLACEHOLDER = "__bot__"
+
+
+def _bot_api(name: str, bot_id: str) -> str:
+    return reverse(f"analytics-api:bot-{name}", kwargs={"bot_id": bot_id})
+
+
+def _common(page: str) -> dict[str, Any]:
+    return {
+        "page": page,
+        "refresh_seconds": REFRESH_SECONDS,
+        "portfolio_page": reverse("dashboard:portfolio"),
+        "bot_page": reverse("dashboard:bot", kwargs={"bot_id": BOT_PLACEHOLDER}),
+        "bot_placeholder": BOT_PLACEHOLDER,
+        # A heartbeat older than this is shown as stale (the risk check's threshold).
+        "stale_seconds": settings.BOT_HEARTBEAT_STALE_SECONDS,
+    }
+
+
+@staff_member_required
+def portfolio_page(request: HttpRequest) -> HttpResponse:
+    """Totals, equity, daily PnL, exposure, the bots, open positions and the latest risk events."""
+    config = {
+        **_common("portfolio"),
+        "api": {
+            "summary": reverse("analytics-api:portfolio-summary"),
+            "snapshots": reverse("analytics-api:portfolio-snapshots"),
+            "positions": reverse("api:positions"),
+            "risk_events": reverse("risk-events"),
+            "bot_performance": _bot_api("performance", BOT_PLACEHOLDER),
+        },
+    }
+    return render(request, "dashboard/portfolio.html", {"config": config})
+
+
+@staff_member_required
+def bot_page(request: HttpRequest, bot_id: str) -> HttpResponse:
+    """One bot: equity and drawdown, the METRICS.md figures, months, exit reasons, trades."""
+    bot = get_object_or_404(bot_list(bot=None), bot_id=bot_id)
+    config = {
+        **_common("bot"),
+        "bot_id": bot.bot_id,
+        "api": {
+            "summary": _bot_api("summary", bot.bot_id),
+            "equity": _bot_api("equity", bot.bot_id),
+            "performance": _bot_api("performance", bot.bot_id),
+            "breakdown": _bot_api("breakdown", bot.bot_id),
+            "trades": reverse("api:trades"),
+        },
+    }
+    return render(request, "dashboard/bot.html", {"config": config, "bot": bot})
