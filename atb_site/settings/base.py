@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "audit",
     "botconfig",
     "analytics",
+    "benchmarks",  # a leaf: imports the others, imported by none
 ]
 
 MIDDLEWARE = [

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trading.bench import BenchOptions, render_table, run_bench
-from trading.bench.scratch import BenchError
+from benchmarks.bench import BenchOptions, render_table, run_bench
+from benchmarks.bench.scratch import BenchError
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -18,8 +18,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 class Command(BaseCommand):
     help = (
         "Measure ingestion through a real gunicorn server on a scratch database (dropped "
-        "afterwards): single-trade POST latency, 1,000-trade and 10,000-candle batch rates, "
-        "each beside raw SQL on the same rows."
+        "afterwards): single-trade POST latency, 1,000-trade and 10,000-candle batch rates; "
+        "then the reads (selectors, refresh, rollup, trade list endpoint, admin page, "
+        "dashboard) on the data set generate_dataset loaded into the configured database. "
+        "Each beside raw SQL doing the same work in the same run."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,4 +1,7 @@
-"""The run: scratch database, bench bots and token, gunicorn, warm-up, measurements, clean-up.
+"""The run: ingestion on a scratch database through gunicorn, then the reads on the data set.
+
+Ingestion: scratch database, bench bots and token, gunicorn, warm-up, measurements, clean-up.
+Reads: reads.py (selectors and services in process), pages.py (HTTP and Chromium).
 
 API calls and their raw-SQL twins alternate one for one, so a neighbour's load on this machine
 weighs on both sides of each ratio alike.
@@ -18,15 +21,25 @@ from typing import Any
 import django
 from django.utils import timezone
 
-from trading.bench.report import BenchReport, Operation, Target
-from trading.bench.scratch import (
+from benchmarks.bench.pages import page_operations, pages_unavailable
+from benchmarks.bench.reads import (
+    SELECTOR_OPS,
+    Repeats,
+    dataset_subject,
+    selector_op,
+    selector_operations,
+    unavailable,
+)
+from benchmarks.bench.report import BenchReport, Operation, Target
+from benchmarks.bench.scratch import (
+    PgServer,
     ScratchDatabase,
     database_exists,
     gunicorn_server,
     scratch_database,
     server_env,
 )
-from trading.bench.workload import (
+from benchmarks.bench.workload import (
     RAW_CANDLE_COPY,
     RAW_TRADE_COPY,
     ApiClient,
@@ -74,6 +87,18 @@ class BenchOptions:
     def warmup_batches(self) -> int:
         return 0 if self.quick else 2
 
+    @property
+    def reads(self) -> Repeats:
+        return Repeats(warmup=1, samples=3) if self.quick else Repeats(warmup=3, samples=30)
+
+    @property
+    def refreshes(self) -> Repeats:
+        return Repeats(warmup=0, samples=2) if self.quick else Repeats(warmup=1, samples=5)
+
+    @property
+    def page_loads(self) -> Repeats:
+        return Repeats(warmup=1, samples=2) if self.quick else Repeats(warmup=2, samples=10)
+
 
 def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
     env = server_env(throttle_rate=THROTTLE_RATE)
@@ -103,9 +128,36 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
                 ]
             finally:
                 client.close()
-        report.environment["load_average_end"] = _load()
     report.database_dropped = not database_exists(scratch.server, scratch.name)
+    report.operations += _read_operations(report, options, log)
+    report.environment["load_average_end"] = _load()
     return report
+
+
+def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> list[Operation]:
+    """The reads, against the data set in the configured database (generate_dataset)."""
+    subject = dataset_subject()
+    if subject is None:
+        why = "no data set in the configured database (run manage.py generate_dataset)"
+        log(f"reads: {why}")
+        return [unavailable(selector_op(name), why) for name in SELECTOR_OPS] + pages_unavailable(
+            why
+        )
+    report.dataset = subject.as_json()
+    server = PgServer.from_settings()
+    with server.connect(server.configured_name) as raw:
+        selectors = selector_operations(
+            subject, raw=raw, cheap=options.reads, costly=options.refreshes, log=log
+        )
+        pages = page_operations(
+            subject,
+            raw=raw,
+            repeats=options.reads,
+            browser_repeats=options.page_loads,
+            workers=options.workers,
+            log=log,
+        )
+    return selectors + pages
 
 
 def _setup(scratch: ScratchDatabase) -> str:

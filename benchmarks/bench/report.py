@@ -43,7 +43,7 @@ class Operation:
     label: str
     rows_per_call: int  # 1 for a latency, the batch size for a rate
     unit: str  # "ms" for a latency, "<rows>/s" for a rate
-    target: Target
+    target: Target | None  # the goal another issue set, if any
     baseline_label: str
     seconds: list[float] = field(default_factory=list)
     baseline_seconds: list[float] = field(default_factory=list)
@@ -68,7 +68,9 @@ class Operation:
             "rows_per_call": self.rows_per_call,
             "available": self.available,
             "samples": len(self.seconds),
-            "target": {
+            "target": None
+            if self.target is None
+            else {
                 "metric": self.target.metric,
                 "comparison": self.target.comparison,
                 "value": self.target.value,
@@ -83,7 +85,7 @@ class Operation:
             baseline["samples"] = len(self.baseline_seconds)
         body["baseline"] = baseline
         if not self.available or not self.seconds:
-            body.update({"p50": None, "p95": None, "p99": None, "ratio": None, "met": False})
+            body.update({"p50": None, "p95": None, "p99": None, "ratio": None, "met": None})
             return body
         figures = self._figures(self.seconds)
         body.update(figures)
@@ -92,11 +94,13 @@ class Operation:
             if self.baseline_seconds
             else None
         )
-        body["met"] = self.target.met(figures)
+        body["met"] = None if self.target is None else self.target.met(figures)
         return body
 
     @property
     def target_text(self) -> str:
+        if self.target is None:
+            return "-"
         value = f"{self.target.value:,.0f}" if self.is_rate else f"{self.target.value:g}"
         return f"{self.target.metric} {self.target.comparison} {value} {self.unit}"
 
@@ -108,12 +112,14 @@ class BenchReport:
     environment: dict[str, Any]
     operations: list[Operation]
     database_dropped: bool = False
+    dataset: dict[str, Any] | None = None  # what the reads ran against
 
     def as_json(self) -> dict[str, Any]:
         return {
             "quick": self.quick,
             "database": self.database,
             "database_dropped": self.database_dropped,
+            "dataset": self.dataset,
             "environment": self.environment,
             "operations": [op.as_json() for op in self.operations],
         }
@@ -131,7 +137,11 @@ def render_table(report: BenchReport) -> str:
     for op in report.operations:
         data = op.as_json()
         base = data["baseline"]
-        baseline = f"{base['operation']}: {_number(base.get('p50'), op.unit)}"
+        baseline = (
+            f"{base['operation']}: {_number(base.get('p50'), op.unit)}"
+            if op.baseline_label
+            else "-"
+        )
         if not op.available:
             lines.append(
                 (op.label, "-", "-", op.unit, baseline, "-", op.target_text, "not available")
@@ -147,7 +157,7 @@ def render_table(report: BenchReport) -> str:
                 baseline,
                 ratio,
                 op.target_text,
-                "yes" if data["met"] else "NO",
+                "-" if data["met"] is None else "yes" if data["met"] else "NO",
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
@@ -155,8 +165,8 @@ def render_table(report: BenchReport) -> str:
     out.insert(1, "-+-".join("-" * w for w in widths))
     notes = [
         "",
-        "Baselines are p50 of raw psycopg on the same scratch database in the same run; ratio = "
-        "API time / raw time at p50.",
+        "Baselines are p50 of raw psycopg in the same run (ingestion: on the scratch database; "
+        "reads: the same SQL on the data set); ratio = our time / raw time at p50.",
         "For batches p50 is the median rate; p95 is the rate at the 95th-percentile latency.",
     ]
     for op in report.operations:

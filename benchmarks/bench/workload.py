@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from trading.bench.scratch import BenchError
+from benchmarks.bench.scratch import BenchError
 from trading.services.ingest import TRADE_COLUMNS, trade_derived_fields
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -1,0 +1,166 @@
+"""Reads through HTTP: the trade list endpoint, the admin's trade list page, the dashboard.
+
+A gunicorn serves the configured database (the data set) with production settings (only static
+files come from the source folders: ``benchmarks.server_settings``). The bench signs in as
+it would in production: a bot's API token for the endpoint, a staff session for the admin and
+the dashboard; both are made for the run and deleted after it. The baseline of each request is
+the SQL the same request issues, captured from one request served in this process.
+"""
+
+import contextlib
+import http.client
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
+from django.test.utils import override_settings
+
+from benchmarks.bench.baseline import Replay, capture, measure
+from benchmarks.bench.browser import dashboard_op, dashboard_operation
+from benchmarks.bench.reads import Repeats, Subject, ms_op, unavailable
+from benchmarks.bench.report import Operation
+from benchmarks.bench.scratch import BenchError, PgServer, gunicorn_server, server_env
+from trading.models import ApiToken
+from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
+
+Log = Callable[[str], None]
+TRADES_URL = "/api/v1/trades/"
+ADMIN_TRADES_URL = "/admin/trading/trade/"
+SERVER_SETTINGS = "benchmarks.server_settings"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str  # the subject bot's API token
+    session_key: str  # a superuser's session
+
+
+@contextlib.contextmanager
+def bench_credentials(subject: Subject) -> Iterator[Credentials]:
+    """A bot token and a superuser session for the run; deleted on the way out."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        key_hash=token_hash(key), prefix=key[:PREFIX_LENGTH], bot=subject.bot, name="bench"
+    )
+    user = User.objects.create_superuser(
+        username=f"bench-{os.getpid()}-{secrets.token_hex(4)}", email="", password=None
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    try:
+        yield Credentials(token=key, session_key=str(session.session_key))
+    finally:
+        session.delete()
+        token.delete()
+        user.delete()
+
+
+class HttpGetter:
+    """One kept-alive connection; GETs that must answer 200."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = headers
+
+    def get(self, path: str) -> bytes:
+        self.connection.request("GET", path, headers=self.headers)
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise BenchError(f"GET {path} answered {response.status}: {body[:300]!r}")
+        return body
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _captured_request(path: str, **headers: Any) -> Replay:
+    """The SQL of one request served in this process, as gunicorn's worker would serve it."""
+    client = Client(**headers)
+    with override_settings(ALLOWED_HOSTS=["testserver"], SECURE_SSL_REDIRECT=False):
+        replay = capture(lambda: _ok(client.get(path), path))
+    return replay
+
+
+def _ok(response: Any, path: str) -> None:
+    if response.status_code != 200:
+        raise BenchError(f"GET {path} answered {response.status_code} in process")
+
+
+def page_operations(
+    subject: Subject,
+    *,
+    raw: psycopg.Connection[Any],
+    repeats: Repeats,
+    browser_repeats: Repeats,
+    workers: int,
+    log: Log,
+) -> list[Operation]:
+    api_op = ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)")
+    admin_op = ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)")
+    server = PgServer.from_settings()
+    env = {
+        **server_env(throttle_rate="1000000000/s"),
+        "DJANGO_SETTINGS_MODULE": SERVER_SETTINGS,
+        # The sessions made here must verify there.
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": server.url(server.configured_name),
+    }
+    with (
+        bench_credentials(subject) as credentials,
+        tempfile.TemporaryDirectory(prefix="atb-bench-reads-") as tmp,
+    ):
+        bearer = {"HTTP_AUTHORIZATION": f"Bearer {credentials.token}"}
+        cookie = f"{settings.SESSION_COOKIE_NAME}={credentials.session_key}"
+        api_sql = _captured_request(TRADES_URL, **bearer)
+        admin_sql = _captured_request(ADMIN_TRADES_URL, HTTP_COOKIE=cookie)
+        with gunicorn_server(
+            env=env, workers=workers, log_path=Path(tmp) / "gunicorn.log", log=log
+        ) as port:
+            api = HttpGetter(port, {"Authorization": f"Bearer {credentials.token}"})
+            admin = HttpGetter(port, {"Cookie": cookie})
+            try:
+                for op, getter, path, replay in (
+                    (api_op, api, TRADES_URL, api_sql),
+                    (admin_op, admin, ADMIN_TRADES_URL, admin_sql),
+                ):
+                    measure(
+                        op,
+                        lambda getter=getter, path=path: getter.get(path),  # type: ignore[misc]
+                        baseline=lambda replay=replay: replay.run(raw),  # type: ignore[misc]
+                        warmup=repeats.warmup,
+                        samples=repeats.samples,
+                    )
+                    log(f"{op.name}: {len(op.seconds)} requests")
+            finally:
+                api.close()
+                admin.close()
+            dashboard = dashboard_operation(
+                base_url=f"http://127.0.0.1:{port}",
+                cookie_name=settings.SESSION_COOKIE_NAME,
+                session_key=credentials.session_key,
+                repeats=browser_repeats,
+                log=log,
+            )
+    return [api_op, admin_op, dashboard]
+
+
+def pages_unavailable(why: str) -> list[Operation]:
+    return [
+        unavailable(ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)"), why),
+        unavailable(ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)"), why),
+        unavailable(dashboard_op(), why),
+    ]

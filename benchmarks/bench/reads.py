@@ -1,0 +1,251 @@
+"""The read operations, against the data set that ``generate_dataset`` loaded.
+
+Selectors and services are called in this process, as the API views and tasks call them; the
+trade list endpoint and the admin's trade list page go through a real gunicorn serving the
+configured database; the dashboard through Chromium (browser.py). Every one but the dashboard
+is set beside its own SQL replayed through psycopg (baseline.py).
+"""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.db import DatabaseError
+
+from benchmarks.bench.baseline import Replay, capture, measure, timed
+from benchmarks.bench.report import Operation, Target
+from benchmarks.dataset import DATASET_MARK
+from trading.models import Bot, MarketData, PositionStatus
+
+Log = Callable[[str], None]
+SAME_SQL = "same SQL, psycopg"
+
+
+@dataclass(frozen=True)
+class Repeats:
+    warmup: int
+    samples: int
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the reads ask about: the busiest running bot of the data set, and a market."""
+
+    bot: Bot
+    symbol: str
+    exchange: str
+    candles_end: datetime  # just after the market's last candle
+    until: datetime  # the data set's "now"
+
+    @property
+    def today(self) -> date:
+        return self.until.date()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "bot_id": self.bot.bot_id,
+            "bot_trades": self.bot.metadata.get("trades"),
+            "symbol": self.symbol,
+            "exchange": self.exchange,
+            "candles_end": self.candles_end.isoformat(),
+            "until": self.until.isoformat(),
+            "seed": self.bot.metadata.get("seed"),
+            "bots": Bot.objects.filter(metadata__dataset=DATASET_MARK).count(),
+        }
+
+
+def dataset_subject() -> Subject | None:
+    """The data set's subject, or None when no generated data set is loaded."""
+    bots = list(Bot.objects.filter(metadata__dataset=DATASET_MARK).order_by("bot_id"))
+    if not bots:
+        return None
+    running = [b for b in bots if b.status == "active"] or bots
+    bot = max(running, key=lambda b: int(b.metadata.get("trades", 0)))
+    latest = (
+        MarketData.objects.filter(symbol="BTC/USDT", timeframe="1m").order_by("-ts").first()
+        or MarketData.objects.filter(timeframe="1m").order_by("symbol", "exchange", "-ts").first()
+    )
+    if latest is None:
+        return None
+    until = datetime.fromisoformat(bot.metadata["until"]).astimezone(UTC)
+    return Subject(
+        bot=bot,
+        symbol=latest.symbol,
+        exchange=latest.exchange,
+        candles_end=latest.ts + timedelta(minutes=1),
+        until=until,
+    )
+
+
+def optional(module: str, name: str) -> Callable[..., Any] | None:
+    """``module.name``, or None while that module (another issue's work) is not there."""
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return found
+
+
+SELECTOR_OPS: dict[str, tuple[str, Target | None]] = {
+    "open_positions": ("a bot's open positions (selector)", None),
+    "bot_summary": ("bot summary, all time (selector)", Target("p50", "<", 5)),
+    "portfolio_summary": ("portfolio summary (selector)", Target("p50", "<", 20)),
+    "candles_day": ("one day of 1m candles, one market (selector)", None),
+    "candles_month": ("one month of 1m candles, one market (selector)", None),
+    "views_refresh": ("refresh both materialized views", Target("p50", "<", 2000)),
+    "risk_rollup_today": ("today's risk rollup, every bot", Target("p50", "<", 100)),
+}
+
+
+def selector_op(name: str) -> Operation:
+    label, target = SELECTOR_OPS[name]
+    return ms_op(name, label, target)
+
+
+def ms_op(
+    name: str, label: str, target: Target | None = None, baseline: str = SAME_SQL
+) -> Operation:
+    return Operation(
+        name=name, label=label, rows_per_call=1, unit="ms", target=target, baseline_label=baseline
+    )
+
+
+def unavailable(op: Operation, why: str) -> Operation:
+    op.available = False
+    op.note = f"not available: {why}"
+    return op
+
+
+def measure_with_sql(
+    op: Operation,
+    call: Callable[[], object] | None,
+    *,
+    raw: psycopg.Connection[Any],
+    repeats: Repeats,
+    missing: str,
+    log: Log,
+) -> Operation:
+    """Warm ``call`` up, capture its SQL from one more call, then measure both."""
+    if call is None:
+        return unavailable(op, missing)
+    try:
+        first = timed(call)  # caches, plans; a rollup's first run also fills earlier days
+        replay: Replay = capture(call)
+        measure(
+            op,
+            call,
+            baseline=lambda: replay.run(raw),
+            warmup=repeats.warmup,
+            samples=repeats.samples,
+        )
+    except (DatabaseError, psycopg.Error) as exc:  # a module mid-change, a missing migration
+        op.seconds.clear()
+        op.baseline_seconds.clear()
+        log(f"{op.name}: failed: {exc}")
+        return unavailable(op, f"failed: {str(exc).splitlines()[0][:160]}")
+    if first > 1.0:
+        op.note = f"first call (cold, not counted) took {first:.1f} s"
+    log(f"{op.name}: {len(op.seconds)} runs, {len(replay.statements)} statement(s)")
+    return op
+
+
+def selector_operations(
+    subject: Subject,
+    *,
+    raw: psycopg.Connection[Any],
+    cheap: Repeats,
+    costly: Repeats,
+    log: Log,
+) -> list[Operation]:
+    """The in-process reads and the two scheduled services, each beside its own SQL."""
+    from trading.selectors.lists import position_list
+    from trading.selectors.market import market_data_range
+
+    bot = subject.bot
+    bot_summary = optional("analytics.selectors", "bot_summary")
+    portfolio_summary = optional("analytics.selectors", "portfolio_summary")
+    views_refresh = optional("analytics.services", "views_refresh")
+    rollup = optional("analytics.services", "risk_metrics_rollup")
+
+    def open_positions() -> object:
+        return list(position_list(bot=bot).exclude(status=PositionStatus.CLOSED))
+
+    def candles(days: int) -> Callable[[], object]:
+        def read() -> object:
+            return market_data_range(
+                symbol=subject.symbol,
+                exchange=subject.exchange,
+                timeframe="1m",
+                start=subject.candles_end - timedelta(days=days),
+                end=subject.candles_end,
+                limit=days * 24 * 60,
+            )
+
+        return read
+
+    ops: list[Operation] = []
+    ops.append(
+        measure_with_sql(
+            selector_op("open_positions"),
+            open_positions,
+            raw=raw,
+            repeats=cheap,
+            missing="",
+            log=log,
+        )
+    )
+    ops.append(
+        measure_with_sql(
+            selector_op("bot_summary"),
+            None if bot_summary is None else lambda: bot_summary(bot=bot),
+            raw=raw,
+            repeats=cheap,
+            missing="analytics.selectors.bot_summary is not there yet",
+            log=log,
+        )
+    )
+    ops.append(
+        measure_with_sql(
+            selector_op("portfolio_summary"),
+            None if portfolio_summary is None else lambda: portfolio_summary(now=subject.until),
+            raw=raw,
+            repeats=cheap,
+            missing="analytics.selectors.portfolio_summary is not there yet",
+            log=log,
+        )
+    )
+    for days, name in ((1, "candles_day"), (30, "candles_month")):
+        ops.append(
+            measure_with_sql(
+                selector_op(name),
+                candles(days),
+                raw=raw,
+                repeats=cheap,
+                missing="",
+                log=log,
+            )
+        )
+    ops.append(
+        measure_with_sql(
+            selector_op("views_refresh"),
+            views_refresh,
+            raw=raw,
+            repeats=costly,
+            missing="analytics.services.views_refresh is not there yet",
+            log=log,
+        )
+    )
+    ops.append(
+        measure_with_sql(
+            selector_op("risk_rollup_today"),
+            None if rollup is None else lambda: rollup(day=subject.today),
+            raw=raw,
+            repeats=cheap,
+            missing="analytics.services.risk_metrics_rollup is not there yet",
+            log=log,
+        )
+    )
+    return ops

@@ -1,0 +1,102 @@
+"""`manage.py bench --quick` on a small data set: every operation measured, beside its baseline,
+and the scratch database gone afterwards. Figures are not checked: a smoke run, so the suite's
+code never rots."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.urls import Resolver404, resolve
+
+from benchmarks.bench.reads import SELECTOR_OPS, optional
+from benchmarks.bench.scratch import PgServer, database_exists
+
+ROOT = Path(settings.BASE_DIR)
+INGESTION = {"trade_single_post", "trade_batch_post", "candle_batch_post"}
+PAGES = {"trade_list_api", "admin_trade_list", "dashboard_page"}
+# An operation over another issue's module is "not available" until that module is there.
+NEEDS = {
+    "bot_summary": ("analytics.selectors", "bot_summary"),
+    "portfolio_summary": ("analytics.selectors", "portfolio_summary"),
+    "views_refresh": ("analytics.services", "views_refresh"),
+    "risk_rollup_today": ("analytics.services", "risk_metrics_rollup"),
+}
+
+
+def routed(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+@pytest.mark.django_db(transaction=True)  # the bench's own processes must see the data set
+def test_bench_quick_measures_every_operation_on_a_small_data_set(tmp_path: Path) -> None:
+    call_command("generate_dataset", "--scale", "small", "--seed", "3", stdout=None, stderr=None)
+    server = PgServer.from_settings()
+    out = tmp_path / "bench.json"
+
+    run = subprocess.run(  # noqa: S603 - our interpreter and manage.py
+        [sys.executable, "manage.py", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": server.url(server.configured_name)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("operation ")
+    report = json.loads(out.read_text())
+    operations = {op["name"]: op for op in report["operations"]}
+    assert set(operations) == INGESTION | set(SELECTOR_OPS) | PAGES
+    assert report["dataset"]["seed"] == 3
+    expected_missing = {name for name, where in NEEDS.items() if optional(*where) is None}
+    if not routed("/api/v1/market-data/"):
+        expected_missing.add("candle_batch_post")
+    for name, op in operations.items():
+        if name == "dashboard_page" and not op["available"]:
+            assert op["note"].startswith("not available: "), op  # no Chromium, or no page yet
+            continue
+        assert op["available"] is (name not in expected_missing), op
+        if op["baseline"]["operation"]:
+            assert op["baseline"]["p50"] > 0, name
+            assert op["baseline"]["p95"] > 0, name
+        if not op["available"]:
+            continue
+        assert op["samples"] >= 2, name
+        assert min(op["p50"], op["p95"], op["p99"]) > 0, name
+        if op["baseline"]["operation"]:
+            assert op["ratio"] > 0, name
+        assert op["met"] is None if op["target"] is None else isinstance(op["met"], bool), name
+    assert operations["trade_single_post"]["samples"] == 200
+    assert operations["trade_single_post"]["unit"] == "ms"
+    assert operations["trade_batch_post"]["unit"] == "trades/s"
+
+    assert re.fullmatch(r"\w+_bench_\d+", report["database"])
+    assert report["database_dropped"] is True
+    assert not database_exists(server, report["database"])
+
+
+def test_bench_without_a_data_set_reports_the_reads_not_available() -> None:
+    from benchmarks.bench.report import BenchReport, render_table
+    from benchmarks.bench.runner import BenchOptions, _read_operations
+
+    report = BenchReport(quick=True, database="-", environment={}, operations=[])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("benchmarks.bench.runner.dataset_subject", lambda: None)
+        report.operations = _read_operations(report, BenchOptions(quick=True), log=print)
+
+    assert {op.name for op in report.operations} == set(SELECTOR_OPS) | PAGES
+    assert all(not op.available for op in report.operations)
+    assert "generate_dataset" in report.operations[0].note
+    rows = render_table(report).splitlines()[2 : 2 + len(report.operations)]
+    assert all(row.rstrip().endswith("| not available") for row in rows), rows
