@@ -17,6 +17,13 @@ from django.urls import reverse
 from trading.selectors.lists import bot_list
 
 REFRESH_SECONDS = 30
+# The bot page's equity chart asks for at most this many points of each series: a year of a
+# busy bot is tens of thousands of trades, more than a chart's width shows (the API keeps each
+# stretch's extremes and the maximum drawdown's peak and trough: equity/?max_points=).
+EQUITY_MAX_POINTS = 2000
+# The portfolio page draws the last this many hours of five-minute snapshots (288 a day, one
+# page): each row carries every bot's figures (per_bot, some 15 kB at 100 bots).
+SNAPSHOT_HOURS = 24
 # Stands for the bot id in URL templates the page fills in for each bot (a valid slug).
 BOT_PLACEHOLDER = "__bot__"
 
@@ -42,12 +49,13 @@ def portfolio_page(request: HttpRequest) -> HttpResponse:
     """Totals, equity, daily PnL, exposure, the bots, open positions and the latest risk events."""
     config = {
         **_common("portfolio"),
+        "snapshot_hours": SNAPSHOT_HOURS,
         "api": {
             "summary": reverse("analytics-api:portfolio-summary"),
             "snapshots": reverse("analytics-api:portfolio-snapshots"),
             "positions": reverse("api:positions"),
             "risk_events": reverse("risk-events"),
-            "bot_performance": _bot_api("performance", BOT_PLACEHOLDER),
+            "performance": reverse("analytics-api:portfolio-performance"),
         },
     }
     return render(request, "dashboard/portfolio.html", {"config": config})
@@ -60,6 +68,7 @@ def bot_page(request: HttpRequest, bot_id: str) -> HttpResponse:
     config = {
         **_common("bot"),
         "bot_id": bot.bot_id,
+        "equity_max_points": EQUITY_MAX_POINTS,
         "api": {
             "summary": _bot_api("summary", bot.bot_id),
             "equity": _bot_api("equity", bot.bot_id),

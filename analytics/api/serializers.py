@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.models import PortfolioSnapshot
+from analytics.selectors.equity import MIN_POINTS
 from analytics.selectors.periods import BREAKDOWNS, PERIODS
 from trading.api.filters import AwareDateTimeField
 from trading.api.serializers import OutputSerializer
@@ -45,17 +46,12 @@ class AwareDateTimeInputField(serializers.Field):
         return value
 
 
-class BotAnalyticsInputSerializer(serializers.Serializer):
+class ExitRangeInputSerializer(serializers.Serializer):
     since = AwareDateTimeInputField(
         required=False, help_text="Only trades that closed at or after this moment."
     )
     until = AwareDateTimeInputField(
         required=False, help_text="Only trades that closed before this moment."
-    )
-    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.source
-        choices=["backtest"],
-        required=False,
-        help_text="`backtest` includes backtested trades (left out by default).",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -65,11 +61,41 @@ class BotAnalyticsInputSerializer(serializers.Serializer):
         return attrs
 
 
-class BotPerformanceInputSerializer(BotAnalyticsInputSerializer):
-    period = serializers.ChoiceField(
+class BotAnalyticsInputSerializer(ExitRangeInputSerializer):
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.source
+        choices=["backtest"],
+        required=False,
+        help_text="`backtest` includes backtested trades (left out by default).",
+    )
+
+
+def period_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
         choices=list(PERIODS),
         default="day",
         help_text="UTC day, ISO week (Monday first) or calendar month of the exit.",
+    )
+
+
+class BotPerformanceInputSerializer(BotAnalyticsInputSerializer):
+    period = period_field()
+
+
+class PortfolioPerformanceInputSerializer(ExitRangeInputSerializer):
+    period = period_field()
+
+
+class BotEquityInputSerializer(BotAnalyticsInputSerializer):
+    max_points = serializers.IntegerField(
+        required=False,
+        min_value=MIN_POINTS,
+        help_text=(
+            "Down-sample each series longer than this for a chart: its time span is cut into "
+            "equal parts, each keeping only its first and last points, its lowest and highest "
+            "equity and (realized curve) its deepest drawdown; the maximum drawdown's peak and "
+            "trough are always kept. Every point returned is one of the series' own. Left "
+            "out: every point."
+        ),
     )
 
 
@@ -141,8 +167,14 @@ class ReportedEquityOutputSerializer(serializers.Serializer):
 class BotEquityOutputSerializer(serializers.Serializer):
     bot_id = serializers.CharField()
     initial_capital_usd = money()
-    points = EquityPointOutputSerializer(many=True, help_text="One per closed trade, exit order.")
-    reported = ReportedEquityOutputSerializer(many=True, help_text="account_balance, oldest first.")
+    points_total = serializers.IntegerField(help_text="Closed trades: the points of the curve.")
+    points = EquityPointOutputSerializer(
+        many=True, help_text="One per closed trade, exit order (some of them with max_points)."
+    )
+    reported_total = serializers.IntegerField(help_text="account_balance rows of the period.")
+    reported = ReportedEquityOutputSerializer(
+        many=True, help_text="account_balance, oldest first (some of them with max_points)."
+    )
 
 
 class PerformanceRowOutputSerializer(serializers.Serializer):
@@ -212,6 +244,25 @@ class PortfolioSummaryOutputSerializer(serializers.Serializer):
     var_99_usd = money(allow_null=True)
     var_days = serializers.IntegerField(help_text="Daily returns in the trailing 90-day window.")
     bots = PortfolioBotOutputSerializer(many=True)
+
+
+class PortfolioPerformanceRowOutputSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    trades = serializers.IntegerField()
+    wins = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    net_pnl_usd = money()
+    fees_usd = money()
+    starting_equity_usd = money(
+        help_text="Every bot's initial capital plus every pnl closed before the period starts."
+    )
+    equity_close_usd = money(help_text="starting_equity_usd + net_pnl_usd.")
+    return_pct = serializers.FloatField(allow_null=True)
+
+
+class PortfolioPerformanceOutputSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    rows = PortfolioPerformanceRowOutputSerializer(many=True)
 
 
 class PortfolioSnapshotOutputSerializer(OutputSerializer):

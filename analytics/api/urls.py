@@ -17,6 +17,11 @@ urlpatterns = [
     path("bots/<slug:bot_id>/breakdown/", views.BotBreakdownView.as_view(), name="bot-breakdown"),
     path("portfolio/summary/", views.PortfolioSummaryView.as_view(), name="portfolio-summary"),
     path(
+        "portfolio/performance/",
+        views.PortfolioPerformanceView.as_view(),
+        name="portfolio-performance",
+    ),
+    path(
         "portfolio/snapshots/",
         views.PortfolioSnapshotListView.as_view(),
         name="portfolio-snapshots",

@@ -1,6 +1,7 @@
 """GET the analytics of API.md: one bot's summary, equity curve, periods and breakdowns (a bot's
 token: its own bot only, another bot's id is a 404; staff: any bot), and the portfolio's
-summary and snapshots (staff only). Views parse the query string, call one selector, serialize.
+summary, performance per period and snapshots (staff only). Views parse the query string, call
+one selector, serialize.
 """
 
 from typing import Any
@@ -20,10 +21,13 @@ from analytics.api.serializers import (
     BotAnalyticsInputSerializer,
     BotBreakdownInputSerializer,
     BotBreakdownOutputSerializer,
+    BotEquityInputSerializer,
     BotEquityOutputSerializer,
     BotPerformanceInputSerializer,
     BotPerformanceOutputSerializer,
     BotSummaryOutputSerializer,
+    PortfolioPerformanceInputSerializer,
+    PortfolioPerformanceOutputSerializer,
     PortfolioSnapshotOutputSerializer,
     PortfolioSummaryOutputSerializer,
 )
@@ -98,12 +102,14 @@ class BotEquityView(BotAnalyticsView):
         operation_id="bot_equity",
         summary="One bot's realized equity curve, and the equity it reported",
         description=WHO_READS,
-        parameters=[BotAnalyticsInputSerializer],
+        parameters=[BotEquityInputSerializer],
         responses={200: BotEquityOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request: Request, bot_id: str) -> Response:
-        data = query_input(BotAnalyticsInputSerializer, request)
-        curve = selectors.bot_equity_curve(bot=self.target_bot(bot_id), **self.scope(data))
+        data = query_input(BotEquityInputSerializer, request)
+        curve = selectors.bot_equity_curve(
+            bot=self.target_bot(bot_id), max_points=data.get("max_points"), **self.scope(data)
+        )
         return Response(BotEquityOutputSerializer(curve).data)
 
 
@@ -150,6 +156,29 @@ class PortfolioSummaryView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(PortfolioSummaryOutputSerializer(selectors.portfolio_summary()).data)
+
+
+class PortfolioPerformanceView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        operation_id="portfolio_performance",
+        summary="Every bot's closed trades per day, ISO week or month, oldest first",
+        description=(
+            "Staff only. The sums over every bot of bots/{bot_id}/performance/ (backtests left "
+            "out), with the portfolio's realized equity at each period's start and close: every "
+            "bot's initial capital plus every pnl closed before. Figures: METRICS.md."
+        ),
+        parameters=[PortfolioPerformanceInputSerializer],
+        responses={200: PortfolioPerformanceOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        data = query_input(PortfolioPerformanceInputSerializer, request)
+        rows = selectors.portfolio_performance(
+            period=data["period"], since=data.get("since"), until=data.get("until")
+        )
+        body = {"period": data["period"], "rows": rows}
+        return Response(PortfolioPerformanceOutputSerializer(body).data)
 
 
 class PortfolioSnapshotFilterSet(filters.FilterSet):

@@ -1,9 +1,9 @@
-"""One bot's figures: the summary of METRICS.md and the realized equity curve.
+"""One bot's figures: the summary of METRICS.md. (Its realized equity curve: equity.py.)
 
-Each is one statement over the bot's closed trades, read in exit order (ties broken by id, as
-analytics/sql.py does) from the covering index ``trades_bot_closed_curve_idx``. The database
-does the sums, the running equity, its peak and the daily returns; Python only turns the
-return series' moments into Sharpe, Sortino, CAGR and Calmar.
+The summary is one statement over the bot's closed trades, read in exit order (ties broken by
+id, as analytics/sql.py does) from the covering index ``trades_bot_closed_curve_idx``. The
+database does the sums, the running equity, its peak and the daily returns; Python only turns
+the return series' moments into Sharpe, Sortino, CAGR and Calmar.
 """
 
 import logging
@@ -18,41 +18,46 @@ from analytics.selectors.common import (
     bot_scope,
     cagr,
     calmar,
-    fetch_all,
     fetch_one,
     ratio,
     sharpe,
     sortino,
     usd,
 )
-from trading.models import AccountBalance, Bot
+from trading.models import Bot
 from trading.services.live_state import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
-# The closed trades of the scope with the realized equity after each and its running peak
-# (the peak starts at the equity the period starts from). Shared by the summary and the curve.
-_CURVE_CTE = """
-s AS MATERIALIZED (SELECT {start} AS e0
+
+def curve_cte(columns: str = "") -> str:
+    """``s`` (e0, the equity the period starts from) and ``c``: the closed trades of the scope
+    with the realized equity after each and its running peak (starting at e0), in exit order,
+    with the trade ``columns`` asked for. Shared by the summary and the curve; ``{start}`` and
+    ``{closed}`` are left for the caller to fill."""
+    return f"""
+s AS MATERIALIZED (SELECT {{start}} AS e0
 ), t AS MATERIALIZED (
-    SELECT t.id, t.pnl_usd, t.fees_usd, t.quantity * t.entry_price AS volume_usd,
-           t.entry_time, t.exit_time,
-           date_part('epoch', t.exit_time - t.entry_time) AS duration_s,
+    SELECT t.id, t.pnl_usd, t.exit_time, {columns}
            s.e0,
            s.e0 + sum(t.pnl_usd) OVER w AS equity
     FROM trading.trades t CROSS JOIN s
-    WHERE {closed}
+    WHERE {{closed}}
     WINDOW w AS (ORDER BY t.exit_time, t.id ROWS UNBOUNDED PRECEDING)
 ), c AS MATERIALIZED (
     SELECT t.*, GREATEST(t.e0, max(t.equity) OVER w) AS peak
     FROM t
     WINDOW w AS (ORDER BY t.exit_time, t.id ROWS UNBOUNDED PRECEDING)
 )
-"""
+"""  # noqa: S608 - constant text; values are parameters
+
 
 _SUMMARY_SQL = (
     "WITH "  # noqa: S608 - constant text; values are parameters
-    + _CURVE_CTE
+    + curve_cte(
+        "t.fees_usd, t.quantity * t.entry_price AS volume_usd, t.entry_time,"
+        " date_part('epoch', t.exit_time - t.entry_time) AS duration_s,"
+    )
     + """
 , agg AS (
     SELECT count(*)::int                                                AS trades_closed,
@@ -147,18 +152,6 @@ LEFT JOIN LATERAL (
 """
 _REPORTED = ("reported_equity_usd", "reported_equity_at")
 SUMMARY_CACHE_SECONDS = 86400
-
-_CURVE_SQL = (
-    "WITH "
-    + _CURVE_CTE
-    + """
-SELECT exit_time AS ts, round(equity, 8) AS equity_usd, round(peak, 8) AS peak_usd,
-       round(peak - equity, 8) AS drawdown_usd,
-       round((peak - equity) / peak * 100, 6)::float8 AS drawdown_pct
-FROM c
-ORDER BY exit_time, id
-"""
-)
 
 
 def bot_summary(
@@ -302,35 +295,4 @@ def summary_from_row(
         "last_trade_at": row["last_trade_at"],
         "reported_equity_usd": row["reported_equity_usd"],
         "reported_equity_at": row["reported_equity_at"],
-    }
-
-
-def bot_equity_curve(
-    *,
-    bot: Bot,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    include_backtest: bool = False,
-) -> dict[str, Any]:
-    """The realized equity curve, one point per closed trade in exit order, and beside it the
-    equity the bot reported (account_balance), oldest first. Two statements."""
-    scope = bot_scope(bot=bot, since=since, until=until, include_backtest=include_backtest)
-    sql = _CURVE_SQL.format(start=scope.start_equity_sql(), closed=scope.closed("t"))
-    # Rounded by the statement (money to 8 places, the percentage to 6): a year of trades is
-    # thousands of points, each built here as it comes.
-    points = list(fetch_all(sql, scope.params))
-    balances = AccountBalance.objects.filter(bot=bot)
-    if since is not None:
-        balances = balances.filter(ts__gte=since)
-    if until is not None:
-        balances = balances.filter(ts__lt=until)
-    reported = [
-        {"ts": ts, "equity_usd": equity}
-        for ts, equity in balances.order_by("ts", "id").values_list("ts", "equity_usd")
-    ]
-    return {
-        "bot_id": bot.bot_id,
-        "initial_capital_usd": usd(bot.initial_capital_usd),
-        "points": points,
-        "reported": reported,
     }

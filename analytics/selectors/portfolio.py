@@ -1,10 +1,12 @@
-"""The whole fleet: totals, exposure, one-day VaR and one row per bot; the snapshot history.
+"""The whole fleet: totals, exposure, one-day VaR and one row per bot; its closed trades per
+period; the snapshot history.
 
-Two statements. Whole past days of realized pnl are read from the materialized view
-``analytics.bot_daily_performance`` up to the last day it holds (the day it was refreshed), and
-every trade closed from that day on is read live from trading.trades: a trade closed today is
-counted at once, and a stale or never-refreshed view only moves work to the live part. (A
-trade that arrives late for a day older than the view's last day waits for the next refresh.)
+The summary is two statements, the periods one. Whole past days of realized pnl are read from
+the materialized view ``analytics.bot_daily_performance`` up to the last day it holds (the day it
+was refreshed), and every trade closed from that day on is read live from trading.trades: a
+trade closed today is counted at once, and a stale or never-refreshed view only moves work to
+the live part. (A trade that arrives late for a day older than the view's last day waits for
+the next refresh.)
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from analytics.models import PortfolioSnapshot
 from analytics.selectors.common import fetch_all, fetch_one, ratio, usd
+from analytics.selectors.periods import PERIODS
 
 VAR_WINDOW_DAYS = 90
 VAR_MIN_DAYS = 20
@@ -124,6 +127,65 @@ FROM returns
 """  # noqa: S608 - constant text; values are parameters
 
 
+# Every bot's closed trades per period. The whole UTC days in [since, until) before the view's last
+# day come from the view, summed over bots; the trades of the rest of [since, until) (the partial
+# days at either end, the view's last day and after) are read live. The equity the first period
+# starts from is every bot's initial capital plus every pnl closed before since, read the same
+# way; each later period starts from the previous one's close.
+_PERFORMANCE_SQL = f"""
+WITH {_CUT}, edges AS MATERIALIZED (
+    -- The view's days are [lo, hi); pnl before since: its days before `before`, then live.
+    SELECT s.lo, s.lo::timestamp AT TIME ZONE 'UTC' AS lo_at,
+           s.hi, s.hi::timestamp AT TIME ZONE 'UTC' AS hi_at,
+           s.before, s.before::timestamp AT TIME ZONE 'UTC' AS before_at,
+           s.since, s.until
+    FROM (
+        SELECT lo.day AS lo,
+               GREATEST(lo.day, LEAST(cut.day, COALESCE(%(until_day)s::date, 'infinity'))) AS hi,
+               LEAST(cut.day, COALESCE(%(since_day)s::date, '-infinity')) AS before,
+               COALESCE(%(since)s::timestamptz, '-infinity') AS since,
+               COALESCE(%(until)s::timestamptz, 'infinity') AS until
+        FROM cut, (SELECT COALESCE(%(first_whole_day)s::date, '-infinity') AS day) lo
+    ) s
+), closed AS (
+    SELECT date_trunc(%(unit)s, d.day::timestamp)::date AS period_start,
+           d.trades, d.wins, d.losses, d.net_pnl_usd, d.fees_usd
+    FROM analytics.bot_daily_performance d, edges e
+    WHERE d.day >= e.lo AND d.day < e.hi
+    UNION ALL
+    SELECT date_trunc(%(unit)s, t.exit_time AT TIME ZONE 'UTC')::date,
+           1, (t.pnl_usd > 0)::int, (t.pnl_usd < 0)::int, t.pnl_usd, t.fees_usd
+    FROM edges e, trading.trades t
+    WHERE t.status = 'closed' AND t.source <> 'backtest'
+      AND t.exit_time >= e.since AND t.exit_time < LEAST(e.lo_at, e.until)
+    UNION ALL
+    SELECT date_trunc(%(unit)s, t.exit_time AT TIME ZONE 'UTC')::date,
+           1, (t.pnl_usd > 0)::int, (t.pnl_usd < 0)::int, t.pnl_usd, t.fees_usd
+    FROM edges e, trading.trades t
+    WHERE t.status = 'closed' AND t.source <> 'backtest'
+      AND t.exit_time >= GREATEST(e.hi_at, e.since) AND t.exit_time < e.until
+), p AS (
+    SELECT period_start, sum(trades)::int AS trades, sum(wins)::int AS wins,
+           sum(losses)::int AS losses, sum(net_pnl_usd) AS net_pnl_usd, sum(fees_usd) AS fees_usd
+    FROM closed
+    GROUP BY period_start
+), base AS MATERIALIZED (
+    SELECT (SELECT COALESCE(sum(b.initial_capital_usd), 0) FROM trading.bots b)
+         + (SELECT COALESCE(sum(d.net_pnl_usd), 0) FROM analytics.bot_daily_performance d, edges e
+            WHERE d.day < e.before)
+         + (SELECT COALESCE(sum(t.pnl_usd), 0) FROM trading.trades t, edges e
+            WHERE t.status = 'closed' AND t.source <> 'backtest'
+              AND t.exit_time >= e.before_at AND t.exit_time < e.since) AS equity
+)
+SELECT p.*,
+       base.equity + COALESCE(sum(p.net_pnl_usd) OVER (
+           ORDER BY p.period_start ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+           AS starting_equity_usd
+FROM p CROSS JOIN base
+ORDER BY p.period_start
+"""  # noqa: S608 - constant text; values are parameters
+
+
 def _value_at_risk(quantile: float | None, equity: Decimal) -> Decimal:
     """-quantile x equity, 0 where the quantile is not a loss."""
     if quantile is None or quantile >= 0:
@@ -221,6 +283,58 @@ def portfolio_var(*, today: date) -> dict[str, Any]:
             "today": datetime.combine(today, time(), tzinfo=UTC),
         },
     )
+
+
+def portfolio_performance(
+    *, period: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every bot's closed trades (backtests left out) per UTC day, ISO week (Monday) or calendar
+    month of exit in [since, until), oldest first; only periods with a closed trade. One
+    statement.
+
+    trades, wins, losses, net_pnl_usd and fees_usd are the sums over bots of what
+    ``bot_performance`` gives each bot for the period. starting_equity_usd is the portfolio's
+    realized equity when the period starts (at ``since`` for a first period that ``since`` cuts):
+    the initial capital of every bot, traded in the period or not, plus every pnl closed before;
+    equity_close_usd = starting_equity_usd + net_pnl_usd; return_pct = net_pnl_usd /
+    starting_equity_usd x 100 (null unless the start is positive).
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    params = {
+        "unit": PERIODS[period],
+        "since": since,
+        "until": until,
+        # The view's days: whole UTC days from the first that starts at or after since ...
+        "first_whole_day": None if since is None else _day_on_or_after(since),
+        # ... to the day until falls in (excluded); pnl before since: days before its day.
+        "until_day": None if until is None else until.astimezone(UTC).date(),
+        "since_day": None if since is None else since.astimezone(UTC).date(),
+    }
+    rows = []
+    for row in fetch_all(_PERFORMANCE_SQL, params):
+        start, net = row["starting_equity_usd"], row["net_pnl_usd"]
+        rows.append(
+            {
+                "period_start": row["period_start"],
+                "trades": row["trades"],
+                "wins": row["wins"],
+                "losses": row["losses"],
+                "net_pnl_usd": usd(net),
+                "fees_usd": usd(row["fees_usd"]),
+                "starting_equity_usd": usd(start),
+                "equity_close_usd": usd(start + net),
+                "return_pct": ratio(net / start * 100) if start > 0 else None,
+            }
+        )
+    return rows
+
+
+def _day_on_or_after(moment: datetime) -> date:
+    """The first UTC day that starts at or after ``moment``."""
+    moment = moment.astimezone(UTC)
+    day = moment.date()
+    return day if moment == datetime.combine(day, time(), tzinfo=UTC) else day + timedelta(days=1)
 
 
 def portfolio_snapshot_list(

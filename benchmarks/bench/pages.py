@@ -1,4 +1,5 @@
-"""Reads through HTTP: the trade list endpoint, the admin's trade list page, the dashboard.
+"""Reads through HTTP: the trade list endpoint, the admin's trade list page, the dashboard's
+portfolio page and the busiest bot's page.
 
 A gunicorn serves the configured database (the data set) with production settings (only static
 files come from the source folders: ``benchmarks.server_settings``). The bench signs in as
@@ -26,7 +27,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from benchmarks.bench.baseline import Replay, capture, measure
-from benchmarks.bench.browser import dashboard_op, dashboard_operation
+from benchmarks.bench.browser import dashboard_operations, dashboard_ops
 from benchmarks.bench.reads import Repeats, Subject, ms_op, unavailable
 from benchmarks.bench.report import Operation
 from benchmarks.bench.scratch import BenchError, PgServer, gunicorn_server, server_env
@@ -148,19 +149,20 @@ def page_operations(
             finally:
                 api.close()
                 admin.close()
-            dashboard = dashboard_operation(
+            dashboard = dashboard_operations(
                 base_url=f"http://127.0.0.1:{port}",
                 cookie_name=settings.SESSION_COOKIE_NAME,
                 session_key=credentials.session_key,
+                bot_id=subject.bot.bot_id,
                 repeats=browser_repeats,
                 log=log,
             )
-    return [api_op, admin_op, dashboard]
+    return [api_op, admin_op, *dashboard]
 
 
 def pages_unavailable(why: str) -> list[Operation]:
     return [
         unavailable(ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)"), why),
         unavailable(ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)"), why),
-        unavailable(dashboard_op(), why),
+        *(unavailable(op, why) for op in dashboard_ops()),
     ]

@@ -232,51 +232,35 @@
 
   /* --- The portfolio page ------------------------------------------------------------------ */
 
-  /* Days over all bots: summed net pnl, and realized equity (each bot's last close carried). */
-  function dailyTotals(bots, performances) {
-    const days = [...new Set(performances.flatMap((p) => p.rows.map((r) => r.period_start)))].sort();
-    const pnl = days.map(() => 0);
-    const equity = days.map(() => 0);
-    performances.forEach((p, b) => {
-      const byDay = new Map(p.rows.map((r) => [r.period_start, r]));
-      // Before its first close a bot holds its starting equity; without any, its realized
-      // equity (the initial capital).
-      let last = p.rows.length
-        ? Number(p.rows[0].starting_equity_usd)
-        : bots[b].equity_source === "realized"
-          ? Number(bots[b].equity_usd)
-          : 0;
-      days.forEach((day, i) => {
-        const row = byDay.get(day);
-        if (row) {
-          pnl[i] += Number(row.net_pnl_usd);
-          last = Number(row.starting_equity_usd) + Number(row.net_pnl_usd);
-        }
-        equity[i] += last;
-      });
-    });
-    return { xs: days.map(seconds), pnl, equity };
+  /* Days of every bot together (portfolio/performance/): net pnl, and the realized equity at
+   * each day's close. */
+  function dailyTotals(rows) {
+    return {
+      xs: rows.map((r) => seconds(r.period_start)),
+      pnl: rows.map((r) => Number(r.net_pnl_usd)),
+      equity: rows.map((r) => Number(r.equity_close_usd)),
+    };
+  }
+
+  function hoursAgo(hours) {
+    return new Date(Date.now() - hours * 3600e3).toISOString();
   }
 
   async function loadPortfolio() {
     const api = config.api;
-    const summaryP = getJSON(api.summary);
-    const performancesP = summaryP.then((summary) =>
-      Promise.all(summary.bots.map((b) => getJSON(withQuery(forBot(api.bot_performance, b.bot_id), { period: "day" })))),
-    );
-    const [summary, snapshots, positions, risks, performances] = await Promise.all([
-      summaryP,
-      getJSON(withQuery(api.snapshots, { page_size: 1000 })),
+    const [summary, snapshots, positions, risks, performance] = await Promise.all([
+      getJSON(api.summary),
+      getJSON(withQuery(api.snapshots, { since: hoursAgo(config.snapshot_hours), page_size: 1000 })),
       getJSON(withQuery(api.positions, { status: "open", page_size: 50 })),
       getJSON(withQuery(api.risk_events, { page_size: 10 })),
-      performancesP,
+      getJSON(withQuery(api.performance, { period: "day" })),
     ]);
     fillFigures("summary", summary);
     fillTable("bots", summary.bots);
     fillTable("positions", positions.results);
     fillTable("risk_events", risks.results);
 
-    const daily = dailyTotals(summary.bots, performances);
+    const daily = dailyTotals(performance.rows);
     const snaps = snapshots.results.slice().reverse();
     const snapXs = snaps.map((s) => seconds(s.ts));
     const equityData =
@@ -322,12 +306,13 @@
     const api = config.api;
     const [summary, equity, months, exits, trades] = await Promise.all([
       getJSON(api.summary),
-      getJSON(api.equity),
+      getJSON(withQuery(api.equity, { max_points: config.equity_max_points })),
       getJSON(withQuery(api.performance, { period: "month" })),
       getJSON(withQuery(api.breakdown, { by: "exit_reason" })),
       getJSON(withQuery(api.trades, { bot_id: config.bot_id, page_size: 20 })),
     ]);
     fillFigures("summary", summary);
+    fillFigures("equity", { points_drawn: equity.points.length, points_total: equity.points_total });
     fillTable("monthly", months.rows);
     fillTable("exit_reasons", exits.rows);
     fillTable("trades", trades.results);

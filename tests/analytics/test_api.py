@@ -98,7 +98,7 @@ def test_staff_read_any_bot_and_nobody_reads_without_a_token(
     assert APIClient().get(f"/api/v1/bots/{traded.bot_id}/{endpoint}/").status_code == 401
 
 
-@pytest.mark.parametrize("endpoint", ("summary", "snapshots"))
+@pytest.mark.parametrize("endpoint", ("summary", "performance", "snapshots"))
 def test_portfolio_is_staff_only(endpoint: str, bot_api: APIClient) -> None:
     assert bot_api.get(f"/api/v1/portfolio/{endpoint}/").status_code == 403
     assert APIClient().get(f"/api/v1/portfolio/{endpoint}/").status_code == 401
@@ -114,6 +114,8 @@ def test_portfolio_is_staff_only(endpoint: str, bot_api: APIClient) -> None:
         ("equity/?until=2026-13-01T00:00:00Z", "until"),
         ("summary/?since=2026-01-06T00:00:00Z&until=2026-01-05T00:00:00Z", "until"),
         ("summary/?source=live", "source"),
+        ("equity/?max_points=5", "max_points"),
+        ("equity/?max_points=many", "max_points"),
     ],
 )
 def test_a_bad_parameter_is_a_400_naming_it(
@@ -184,6 +186,26 @@ def test_equity_json(traded: Bot, bot_api: APIClient) -> None:
         "drawdown_pct": 11.428571,
     }
     assert body["reported"] == []
+    assert (body["points_total"], body["reported_total"]) == (3, 0)
+
+
+def test_equity_down_sampled_json(traded: Bot, bot_api: APIClient) -> None:
+    for n in range(8):  # more than 6 points: one span of the curve keeps 5
+        make_closed_trade(
+            traded,
+            pnl_usd=Decimal(n - 3),
+            entry_time=D0 + timedelta(days=3, hours=n),
+            exit_time=D0 + timedelta(days=3, hours=n, minutes=30),
+        )
+
+    body = bot_api.get(f"/api/v1/bots/{traded.bot_id}/equity/?max_points=6").json()
+    full = bot_api.get(f"/api/v1/bots/{traded.bot_id}/equity/").json()
+
+    assert (body["points_total"], len(full["points"])) == (11, 11)
+    # One span: the first (also the highest, and the peak of the maximum drawdown), the lowest
+    # (also the deepest: the trough) and the last.
+    assert body["points"] == [full["points"][n] for n in (0, 1, 10)]
+    assert body["points"][1]["drawdown_pct"] == 11.428571
 
 
 def test_portfolio_summary_and_snapshots_for_staff(traded: Bot, staff_api: APIClient) -> None:
@@ -210,11 +232,61 @@ def test_portfolio_summary_and_snapshots_for_staff(traded: Bot, staff_api: APICl
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "since")
 
 
+def test_portfolio_performance_json(traded: Bot, staff_api: APIClient) -> None:
+    make_bot("second", initial_capital_usd=Decimal("500"))  # no trades: its capital counts
+
+    body = staff_api.get("/api/v1/portfolio/performance/?period=week").json()
+    days = staff_api.get(
+        "/api/v1/portfolio/performance/",
+        {"since": "2026-01-06T00:00:00Z", "until": "2026-01-07T00:00:00Z"},
+    ).json()
+
+    assert body == {
+        "period": "week",
+        "rows": [
+            {
+                "period_start": "2026-01-05",
+                "trades": 3,
+                "wins": 2,
+                "losses": 1,
+                "net_pnl_usd": "200.50000000",
+                "fees_usd": "3.75000000",
+                "starting_equity_usd": "10500.00000000",
+                "equity_close_usd": "10700.50000000",
+                "return_pct": 1.909524,  # 200.5 / 10,500
+            }
+        ],
+    }
+    assert days["period"] == "day"
+    assert [
+        (r["period_start"], r["net_pnl_usd"], r["starting_equity_usd"]) for r in days["rows"]
+    ] == [("2026-01-06", "-1200.00000000", "11000.00000000")]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?period=year", "period"),
+        ("?since=yesterday", "since"),
+        ("?until=2026-01-05T00:00:00", "until"),  # no offset
+        ("?since=2026-01-06T00:00:00Z&until=2026-01-06T00:00:00Z", "until"),
+    ],
+)
+def test_a_bad_portfolio_performance_parameter_is_a_400_naming_it(
+    query: str, field: str, staff_api: APIClient
+) -> None:
+    response = staff_api.get(f"/api/v1/portfolio/performance/{query}")
+
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
 @pytest.mark.parametrize(
     ("url", "queries"),
     [
         ("/api/v1/bots/momentum_001/summary/", 1),
         ("/api/v1/bots/momentum_001/equity/", 2),
+        ("/api/v1/bots/momentum_001/equity/?max_points=100", 2),
         ("/api/v1/bots/momentum_001/performance/", 1),
         ("/api/v1/bots/momentum_001/breakdown/", 1),
     ],
@@ -233,6 +305,7 @@ def test_query_counts_as_the_bot(
     [
         ("/api/v1/bots/momentum_001/summary/", 2),  # the bot, the figures
         ("/api/v1/portfolio/summary/", 2),
+        ("/api/v1/portfolio/performance/", 1),
         ("/api/v1/portfolio/snapshots/", 1),
     ],
 )

@@ -38,7 +38,14 @@ def close(bot: Bot, exit_: datetime, pnl: str, **fields: Any) -> None:
 
 
 @pytest.fixture
-def fleet(db: None) -> list[Bot]:
+def views_emptied(db: None) -> None:
+    """The views hold nothing: a transactional test elsewhere may have left rows in them (a
+    flush empties the tables, not the materialized views)."""
+    refresh_views()
+
+
+@pytest.fixture
+def fleet(views_emptied: None) -> list[Bot]:
     """alpha reported a balance; beta's heartbeat sent its equity; gamma never reported one."""
     alpha = make_bot("alpha", name="Alpha", last_heartbeat_at=NOW - timedelta(seconds=30))
     beta = make_bot("beta", name="Beta", initial_capital_usd=Decimal("20000"))
@@ -127,7 +134,7 @@ def test_portfolio_of_three_bots(
     assert summary["as_of"] == NOW
 
 
-def test_portfolio_of_no_bots(db: None) -> None:
+def test_portfolio_of_no_bots(views_emptied: None) -> None:
     summary = portfolio_summary(now=NOW)
 
     assert (summary["bots"], summary["var_days"], summary["var_95_usd"]) == ([], 0, None)
@@ -165,7 +172,7 @@ def usd(value: float) -> str:
 
 
 @pytest.mark.parametrize("refreshed", [False, True], ids=["view-empty", "view-refreshed"])
-def test_var_is_historical_over_the_trailing_days(db: None, refreshed: bool) -> None:
+def test_var_is_historical_over_the_trailing_days(views_emptied: None, refreshed: bool) -> None:
     bot = make_bot("var_bot", initial_capital_usd=Decimal("10000"))
     trades = daily_pnl_fixture()
     for exit_, pnl in trades:

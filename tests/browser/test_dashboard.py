@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from analytics.models import PortfolioSnapshot
 from analytics.selectors import portfolio_summary
+from analytics.sql import MATERIALIZED_VIEWS
 from botconfig.demo import DEMO_BOT_IDS, demo_seed
 from tests.browser.formatting import DASH, shown
 from tests.factories import make_bot, make_position
@@ -41,6 +43,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- Set-up -------------------------------------------------------------------------------------
+
+
+def refresh_views() -> None:
+    with connection.cursor() as cursor:
+        for view in MATERIALIZED_VIEWS:
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {view}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_views(db: None) -> None:
+    """The materialized views as this test's data make them: emptying the tables between tests
+    leaves the views with what an earlier test refreshed into them."""
+    refresh_views()
 
 
 @pytest.fixture
@@ -76,6 +91,7 @@ def demo() -> datetime:
             total_equity_usd=equity,
             total_balance_usd=equity - Decimal("250"),
         )
+    refresh_views()  # as the beat does every five minutes: past days are read from the views
     return now
 
 
@@ -227,6 +243,13 @@ def _ts(iso: str) -> float:
 def test_portfolio_page_shows_the_apis_figures_and_charts(
     live_server: Any, demo: datetime, api: Callable[[str], Any], page: "Page", screenshots: Path
 ) -> None:
+    old = PortfolioSnapshot.objects.order_by("ts").first()
+    assert old is not None
+    PortfolioSnapshot.objects.create(  # older than the 24 hours the page draws
+        ts=old.ts - timedelta(hours=25),
+        total_equity_usd=old.total_equity_usd,
+        total_balance_usd=old.total_balance_usd,
+    )
     _login(page, live_server.url, "/dashboard/")
     _open(page, live_server.url + "/dashboard/", "portfolio", screenshots)
     _shoot(page, screenshots, "portfolio")
@@ -245,21 +268,28 @@ def test_portfolio_page_shows_the_apis_figures_and_charts(
 
     charts = _charts(page)
     _assert_drawn(charts, {"equity", "daily-pnl", "exposure"})
-    # Daily PnL: the sum over bots of each day's net pnl (gains and losses drawn apart).
-    daily: dict[float, Decimal] = defaultdict(Decimal)
+    # Daily PnL and the realized equity at each day's close: portfolio/performance/'s rows,
+    # each day's pnl the sum over bots of their own performance rows.
+    days = api("/api/v1/portfolio/performance/?period=day")["rows"]
+    per_bot: dict[float, Decimal] = defaultdict(Decimal)
     for bot in summary["bots"]:
         for row in api(f"/api/v1/bots/{bot['bot_id']}/performance/?period=day")["rows"]:
-            daily[_ts(row["period_start"])] += Decimal(row["net_pnl_usd"])
+            per_bot[_ts(row["period_start"])] += Decimal(row["net_pnl_usd"])
+    assert {_ts(r["period_start"]): Decimal(r["net_pnl_usd"]) for r in days} == per_bot
     xs, gains, losses = charts["daily-pnl"]["data"]
     drawn = {x: g if g is not None else lo for x, g, lo in zip(xs, gains, losses, strict=True)}
-    assert drawn.keys() == daily.keys()
-    for x, total in daily.items():
-        assert drawn[x] == pytest.approx(float(total), abs=1e-6), x
-    # Equity: the snapshots' total equity, beside the realized daily closes.
+    assert drawn == {_ts(r["period_start"]): float(r["net_pnl_usd"]) for r in days}
+    # Equity: the realized daily closes, beside the last 24 hours of snapshots' total equity.
     snapshots = api("/api/v1/portfolio/snapshots/?page_size=1000")["results"]
-    assert len(snapshots) == 12
-    xs, _realized, totals = charts["equity"]["data"]
-    assert _series(xs, totals) == {_ts(s["ts"]): float(s["total_equity_usd"]) for s in snapshots}
+    assert len(snapshots) == 13
+    xs, realized, totals = charts["equity"]["data"]
+    assert _series(xs, realized) == {
+        _ts(r["period_start"]): float(r["equity_close_usd"]) for r in days
+    }
+    assert _series(xs, totals) == {
+        _ts(s["ts"]): float(s["total_equity_usd"])
+        for s in snapshots[:12]  # not the old one
+    }
     # Exposure: one bar per bot, in the API's order.
     assert charts["exposure"]["data"][1] == [float(b["exposure_usd"]) for b in summary["bots"]]
     # A heartbeat older than BOT_HEARTBEAT_STALE_SECONDS stands out.
@@ -273,8 +303,15 @@ def test_portfolio_page_shows_the_apis_figures_and_charts(
 
 
 def test_bot_page_shows_the_apis_figures_and_charts(
-    live_server: Any, demo: datetime, api: Callable[[str], Any], page: "Page", screenshots: Path
+    live_server: Any,
+    demo: datetime,
+    api: Callable[[str], Any],
+    page: "Page",
+    screenshots: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Fewer points than the demo bot's trades and balances: the page draws a down-sampled curve.
+    monkeypatch.setattr("analytics.views.EQUITY_MAX_POINTS", 60)
     bot_id = "momentum_001"
     _login(page, live_server.url, f"/dashboard/bots/{bot_id}/")
     _open(page, live_server.url + f"/dashboard/bots/{bot_id}/", "bot", screenshots)
@@ -295,7 +332,23 @@ def test_bot_page_shows_the_apis_figures_and_charts(
 
     charts = _charts(page)
     _assert_drawn(charts, {"equity", "drawdown"})
-    equity = api(base + "equity/")
+    equity = api(base + "equity/?max_points=60")
+    full = api(base + "equity/")
+    # Down-sampled: points of the curve itself, its extremes, and the maximum drawdown's ends.
+    assert len(full["points"]) == equity["points_total"] > 60 >= len(equity["points"])
+    assert len(full["reported"]) == equity["reported_total"] > 60 >= len(equity["reported"])
+    every = {tuple(sorted(p.items())) for p in full["points"]}
+    assert all(tuple(sorted(p.items())) in every for p in equity["points"])
+    kept = {p["ts"] for p in equity["points"]}
+    assert {summary["max_drawdown_peak_at"], summary["max_drawdown_trough_at"]} <= kept
+    for key in ("equity_usd", "drawdown_pct"):
+        values = [float(p[key]) for p in full["points"]]
+        assert {min(values), max(values)} <= {float(p[key]) for p in equity["points"]}, key
+    _check_figures(
+        page,
+        "equity",
+        {"points_drawn": len(equity["points"]), "points_total": equity["points_total"]},
+    )
     xs, realized, _peak, reported = charts["equity"]["data"]
     # Several trades may close in one second: the curve keeps the last equity of that second.
     assert _series(xs, realized) == {_ts(p["ts"]): float(p["equity_usd"]) for p in equity["points"]}

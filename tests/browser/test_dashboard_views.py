@@ -61,12 +61,13 @@ def test_staff_get_the_portfolio_page_with_the_api_addresses(staff_client: Clien
     assert config["page"] == "portfolio"
     assert config["refresh_seconds"] == 30
     assert config["stale_seconds"] == settings.BOT_HEARTBEAT_STALE_SECONDS
+    assert config["snapshot_hours"] == 24
     assert config["api"] == {
         "summary": "/api/v1/portfolio/summary/",
         "snapshots": "/api/v1/portfolio/snapshots/",
         "positions": "/api/v1/positions/",
         "risk_events": "/api/v1/risk-events/",
-        "bot_performance": "/api/v1/bots/__bot__/performance/",
+        "performance": "/api/v1/portfolio/performance/",
     }
     assert config["bot_page"] == "/dashboard/bots/__bot__/"
 
@@ -82,6 +83,7 @@ def test_staff_get_a_bot_page(staff_client: Client) -> None:
     config = _config(html)
     assert config["page"] == "bot"
     assert config["bot_id"] == "momentum_001"
+    assert config["equity_max_points"] == 2000
     assert config["api"] == {
         "summary": "/api/v1/bots/momentum_001/summary/",
         "equity": "/api/v1/bots/momentum_001/equity/",
