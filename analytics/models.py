@@ -1,6 +1,6 @@
 """The analytics schema: portfolio snapshots and two materialized views (read-only models).
 
-The views are created in migration 0002 with RunSQL; analytics/sql.py holds their SQL.
+The views are created with RunSQL (migrations 0002, then 0004); analytics/sql.py holds their SQL.
 """
 
 from django.db import models
@@ -49,6 +49,9 @@ class BotDailyPerformance(models.Model):
     net_pnl_usd = UsdField()
     fees_usd = UsdField()
     volume_usd = models.DecimalField(max_digits=40, decimal_places=10)
+    best_trade_usd = UsdField()
+    worst_trade_usd = UsdField()
+    duration_s = models.DecimalField(max_digits=40, decimal_places=6)  # summed over the trades
 
     class Meta:
         managed = False
