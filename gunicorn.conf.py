@@ -1,11 +1,77 @@
-"""gunicorn settings from the environment (gunicorn reads this file from the working directory)."""
+"""gunicorn settings from the environment (gunicorn reads this file from the working directory).
+
+| variable | default | setting |
+|---|---|---|
+| PORT | 8000 | listen on 0.0.0.0:PORT |
+| WEB_CONCURRENCY | 2 x CPUs + 1, at most 4 | worker processes |
+| GUNICORN_THREADS | 1 | threads per worker (more than 1: the gthread worker) |
+| GUNICORN_TIMEOUT | 30 | seconds a request may take before its worker is restarted |
+| GUNICORN_GRACEFUL_TIMEOUT | 30 | seconds workers get to finish requests on a restart |
+| GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection from the proxy is kept |
+| GUNICORN_MAX_REQUESTS | 1000 | a worker is replaced after this many requests (0: never) |
+| GUNICORN_MAX_REQUESTS_JITTER | 100 | up to this many more, so workers are not replaced together |
+| GUNICORN_ACCESS_LOG_FORMAT | see below | gunicorn's access-log format (its %(x)s atoms) |
+| LOG_FORMAT, LOG_LEVEL, DJANGO_DEBUG | as Django | error and access logs like Django's |
+
+The worker cap keeps connections in check: each thread of each worker holds a PostgreSQL
+connection, and a platform's container may report the host's CPUs rather than its share.
+"""
 
 import os
+import sys
+from pathlib import Path
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# The project, importable however gunicorn was started (--chdir, another working directory).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import environ
+
+from atb_site.logs import log_format, logging_config
+
+
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def default_workers() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cpus or 1) + 1, 4)
+
+
+bind = f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
+workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
+threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")  # behind the platform's proxy
+# No control socket (gunicornc): the platform starts and stops the server, and two servers on one
+# machine would share its default path.
+control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")  # behind the platform's proxy
+# In JSON lines the request's fields (method, path, status, bytes, duration_ms, remote_addr,
+# user_agent, request_id) are keys of their own; the message stays readable.
+access_log_format = os.environ.get(
+    "GUNICORN_ACCESS_LOG_FORMAT", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+)
+logconfig_dict = logging_config(
+    fmt=log_format(
+        debug=environ.Env().bool("DJANGO_DEBUG", default=False),  # read as settings read it
+        requested=os.environ.get("LOG_FORMAT", ""),
+    ),
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+)
+loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()

@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
@@ -11,6 +11,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
 app = Celery("atb_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**_kwargs: Any) -> None:
+    """Worker and beat log through Django's LOGGING (one JSON object per line in production)
+    rather than Celery's own handlers: with a receiver here, Celery leaves logging alone, hijacking
+    no root logger, and ``-l`` gives way to LOG_LEVEL."""
+    from django.conf import settings
+
+    from atb_site.logs import configure
+
+    configure(settings.LOGGING)
 
 
 def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:

@@ -1,13 +1,8 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-
-def health_live(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers. Touches neither the database nor Redis."""
-    return JsonResponse({"status": "ok"})
-
+from atb_site.health import health_live, health_ready, metrics
 
 admin.site.site_header = "Trading bots: operations"
 admin.site.site_title = "Trading bots admin"
@@ -15,6 +10,8 @@ admin.site.index_title = "Registry, configurations and data"
 
 urlpatterns = [
     path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("trading.api.urls")),
     path("api/v1/", include("audit.api.urls")),

@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
 from atb_site.admin_tools import DateRangeFilter, ReadOnlyModelAdmin, TextInputFilter, request_user
-from audit.models import ChangeLog, RiskEvent, SystemEvent
+from audit.models import Backup, ChangeLog, RiskEvent, SystemEvent
 from audit.services import risk_event_resolve
 
 
@@ -132,3 +132,30 @@ class ChangeLogAdmin(ReadOnlyModelAdmin):
     @admin.display(description="note")
     def short_note(self, record: ChangeLog) -> str:
         return Truncator(record.note).chars(80)
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyModelAdmin):
+    """What db_backup and the hourly task did; read-only (retention deletes old rows)."""
+
+    list_display = (
+        "started_at",
+        "database",
+        "status",
+        "verified",
+        "size_bytes",
+        "duration",
+        "path",
+        "short_error",
+    )
+    list_filter = ("status", "verified", "database", ("started_at", DateRangeFilter))
+    ordering = ("-started_at", "-id")  # backups_database_idx
+    sortable_by = ("started_at",)
+
+    @admin.display(description="seconds")
+    def duration(self, backup: Backup) -> str:
+        return f"{backup.duration_seconds:.1f}"
+
+    @admin.display(description="error")
+    def short_error(self, backup: Backup) -> str:
+        return Truncator(backup.error).chars(120)

@@ -167,3 +167,55 @@ class ChangeLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.action} {self.entity_type}:{self.entity_id}"
+
+
+class BackupStatus(models.TextChoices):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class Backup(models.Model):
+    """One attempt of ``manage.py db_backup`` (or the hourly task): what was written and whether
+    it checked out. Retention deletes the rows of the dumps it deletes; the system events of
+    component "backups" keep the history."""
+
+    id = models.BigAutoField(primary_key=True)
+    database = models.CharField(max_length=63)
+    status = models.CharField(max_length=16, choices=BackupStatus.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    path = models.TextField(blank=True, default="", help_text="The .dump file; empty if none.")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    verified = models.BooleanField(
+        default=False, help_text="pg_restore --list read the whole file back."
+    )
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "backups")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            choices_check("backups", "status", BackupStatus),
+            models.CheckConstraint(
+                condition=Q(status=BackupStatus.OK, verified=True)
+                | Q(status=BackupStatus.FAILED, verified=False),
+                name="backups_ok_is_verified",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["database", "-started_at"], name="backups_database_idx"),
+            models.Index(
+                fields=["database", "-started_at"],
+                condition=Q(verified=True),
+                name="backups_verified_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.database} {self.started_at:%Y-%m-%d %H:%M:%S} {self.status}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()

@@ -9,9 +9,10 @@ size is one query.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
-from audit.models import RiskEvent, SystemEvent
+from audit.models import Backup, RiskEvent, SystemEvent
 from trading.models import Bot
 
 
@@ -53,3 +54,16 @@ def data_quality_latest() -> DataQualityReport:
     return DataQualityReport(
         checked_at=run.ts, findings=list(findings.order_by("event_type", "id"))
     )
+
+
+# --- Backups ------------------------------------------------------------------------------------
+
+
+def backup_latest(*, verified: bool = True) -> Backup | None:
+    """The newest backup of the configured database (``verified``: the newest good one, what
+    ``/health/ready`` and ``/metrics`` report the age of; else the newest attempt, good or
+    failed). One indexed query (backups_verified_idx / backups_database_idx)."""
+    backups = Backup.objects.filter(database=connection.settings_dict["NAME"])
+    if verified:
+        backups = backups.filter(verified=True)
+    return backups.order_by("-started_at", "-id").first()

@@ -25,7 +25,7 @@ from django_celery_beat.models import (
 
 from analytics.models import PortfolioSnapshot
 from atb_site.admin_tools import CappedCountPaginator, ReadOnlyModelAdmin
-from audit.models import ChangeLog, RiskEvent, SystemEvent
+from audit.models import Backup, ChangeLog, RiskEvent, SystemEvent
 from botconfig.models import BotConfiguration
 from botconfig.services import config_version_create
 from tests.factories import T0, make_bot, make_candle, make_position, make_trade
@@ -107,6 +107,9 @@ def seeded(bot: Bot, superuser: User) -> None:
     PortfolioSnapshot.objects.create(
         ts=T0, total_equity_usd=Decimal("10100"), total_balance_usd=Decimal("10000")
     )
+    Backup.objects.create(
+        database="x", status="ok", verified=True, started_at=T0, finished_at=T0, path="/b/x.dump"
+    )
     with connection.cursor() as cursor:
         cursor.execute("REFRESH MATERIALIZED VIEW analytics.bot_performance_summary")
     interval = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
@@ -154,6 +157,7 @@ def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
     assert sorted(label(model) for model in READ_ONLY) == [
         "analytics.BotPerformanceSummary",
         "analytics.PortfolioSnapshot",
+        "audit.Backup",
         "audit.ChangeLog",
         "audit.RiskEvent",
         "audit.SystemEvent",

@@ -33,7 +33,7 @@ SCHEMA_TABLES = {
     },
     "analytics": {"portfolio_snapshots", "bot_trade_versions"},
     "config": {"bot_configurations"},
-    "audit": {"system_events", "risk_events", "change_log"},
+    "audit": {"system_events", "risk_events", "change_log", "backups"},
 }
 
 

@@ -60,6 +60,11 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         "Data-quality checks over the stored data (findings as system events).",
         crontab_minute="7",
     ),
+    ScheduledTask(
+        audit_tasks.DB_BACKUP,
+        "pg_dump of the database, checked, then retention (BACKUP_KEEP_*).",
+        crontab_minute="17",
+    ),
 )
 
 

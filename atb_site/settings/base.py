@@ -11,6 +11,8 @@ from urllib.parse import quote
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from atb_site.logs import log_format, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -59,9 +61,12 @@ INSTALLED_APPS = [
     "botconfig",
     "analytics",
     "benchmarks",  # a leaf: imports the others, imported by none
+    "importers",  # a leaf too: legacy bots and freqtrade databases in
 ]
 
 MIDDLEWARE = [
+    # First, so that it times the whole stack (audit/monitoring/middleware.py).
+    "audit.monitoring.middleware.MonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,13 +214,11 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 
 # --- Logging -----------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# One JSON object per line in production, plain text in debug; LOG_FORMAT=json|plain chooses.
+# gunicorn (gunicorn.conf.py) and Celery (atb_site/celery.py) write through the same config.
+LOG_FORMAT = log_format(debug=DEBUG, requested=env.str("LOG_FORMAT", default=""))
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+LOGGING_CONFIG = "atb_site.logs.configure"  # also turns Python warnings into log lines
 
 # --- The JSON API (API.md) ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -260,3 +263,37 @@ SPECTACULAR_SETTINGS = {
 # --- This project ------------------------------------------------------------------------------
 # A bot whose last heartbeat is older than this is marked stale (admin, dashboard, risk checks).
 BOT_HEARTBEAT_STALE_SECONDS = env.int("BOT_HEARTBEAT_STALE_SECONDS", default=300)
+
+# --- Backups (audit/backups/, `manage.py db_backup`, the hourly task audit.db_backup) -----------
+# Where dumps go. Development: .data/backups in the checkout. Production has no default: point it
+# at persistent storage (a mounted volume); unset, every backup fails, recorded and loud.
+BACKUP_DIR = env.str("BACKUP_DIR", default=str(BASE_DIR / ".data" / "backups") if DEBUG else "")
+# The bin folder of pg_dump/pg_restore. Unset: the embedded distribution's, then PATH, then
+# /usr/lib/postgresql/*/bin, whichever has a major version at least the server's.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+# Grandfather-father-son: the newest backup of each of the last N hours, days, ISO weeks, months.
+BACKUP_KEEP_HOURLY = env.int("BACKUP_KEEP_HOURLY", default=24)
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
+
+# --- Probes and metrics (atb_site/health.py, audit/monitoring/) ---------------------------------
+# A PostgreSQL that does not answer must fail a connection attempt fast (libpq waits forever by
+# default): requests then get 503 (MonitoringMiddleware) instead of hanging.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+)
+# Request, query and Celery task counters, buffered per process and added into Redis every
+# MONITORING_FLUSH_SECONDS (0: at the end of every request).
+MONITORING_ENABLED = env.bool("MONITORING_ENABLED", default=True)
+MONITORING_FLUSH_SECONDS = env.float("MONITORING_FLUSH_SECONDS", default=1.0)
+# /metrics: public when empty; set, it wants `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /health/ready: PostgreSQL's connect and statement timeout (seconds); beat's last run and the
+# last verified backup older than these make a warning (still 200).
+HEALTH_DATABASE_TIMEOUT = env.int("HEALTH_DATABASE_TIMEOUT", default=2)
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=600)
+HEALTH_BACKUP_MAX_AGE_SECONDS = env.int("HEALTH_BACKUP_MAX_AGE_SECONDS", default=2 * 3600)
+if not DEBUG:
+    # Prometheus scrapes over the private network, in plain HTTP, like the platform's probes.
+    SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]

@@ -13,6 +13,7 @@ OURS = [
     "analytics.risk_limits_check",
     "analytics.heartbeat_stale_check",
     "audit.data_quality_check",
+    "audit.db_backup",
 ]
 
 
@@ -47,6 +48,7 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "analytics.risk_limits_check": "every 1 minutes",
         "analytics.heartbeat_stale_check": "every 1 minutes",
         "audit.data_quality_check": "cron 7 * (UTC)",
+        "audit.db_backup": "cron 17 * (UTC)",
     }
     assert all(t.task == t.name and t.enabled for t in PeriodicTask.objects.all())
 

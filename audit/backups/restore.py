@@ -1,0 +1,230 @@
+"""Restoring a dump into a database, then `migrate` there.
+
+Refused, with nothing changed: a dump that does not match its ``.sha256``; a dump whose archive
+says it was made by a pg_dump older than the server it was taken from; a target that is not
+empty (any table, view or sequence outside the system schemas) unless ``replace`` (--yes), in
+which case every non-system schema of the target is dropped first and ``public`` recreated.
+
+pg_restore runs with --no-owner --no-acl (the target's user owns what it creates: roles of the
+source need not exist there), --exit-on-error and --single-transaction: it restores all or
+nothing.
+"""
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import psycopg
+from django.conf import settings
+from psycopg import sql
+
+from audit.backups import paths
+from audit.backups.dump import COMPONENT, pg_restore_list
+from audit.backups.pg import (
+    BackupError,
+    PgTarget,
+    PgTool,
+    find_pg_tool,
+    server_version_num,
+)
+from audit.backups.stats import SYSTEM_SCHEMAS_SQL
+from audit.models import Severity
+from audit.services import system_event_record
+
+logger = logging.getLogger(__name__)
+
+USER_RELATIONS_SQL = f"""
+SELECT n.nspname || '.' || c.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {SYSTEM_SCHEMAS_SQL}
+    AND NOT EXISTS (
+        SELECT FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+    )
+ORDER BY 1
+"""  # noqa: S608 - constant text
+
+USER_SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {SYSTEM_SCHEMAS_SQL} ORDER BY 1"  # noqa: S608
+
+
+class RestoreRefused(BackupError):
+    """Refused before anything changed."""
+
+
+@dataclass(frozen=True)
+class ArchiveHeader:
+    database: str
+    dumped_from: str  # server version, "18.6"
+    dumped_by: str  # pg_dump version
+
+
+_HEADER = re.compile(
+    r"^;\s+(dbname|Dumped from database version|Dumped by pg_dump version):\s*(.*)$"
+)
+
+
+def archive_header(tool: PgTool, dump: Path) -> ArchiveHeader:
+    found: dict[str, str] = {}
+    for line in pg_restore_list(tool, dump).splitlines()[:30]:
+        match = _HEADER.match(line)
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return ArchiveHeader(
+        database=found.get("dbname", ""),
+        dumped_from=found.get("Dumped from database version", ""),
+        dumped_by=found.get("Dumped by pg_dump version", ""),
+    )
+
+
+def _major(version: str) -> int:
+    match = re.match(r"(\d+)", version)
+    return int(match.group(1)) if match else 0
+
+
+def check_archive(tool: PgTool, dump: Path) -> ArchiveHeader:
+    header = archive_header(tool, dump)
+    if _major(header.dumped_by) < _major(header.dumped_from):
+        raise RestoreRefused(
+            f"{dump.name} was made by pg_dump {header.dumped_by} from a PostgreSQL "
+            f"{header.dumped_from} server: an older pg_dump can miss what it does not know. "
+            "Refusing to restore it."
+        )
+    return header
+
+
+def user_relations(conn: psycopg.Connection[Any]) -> list[str]:
+    return [row[0] for row in conn.execute(USER_RELATIONS_SQL).fetchall()]
+
+
+def wipe(conn: psycopg.Connection[Any]) -> list[str]:
+    """Drop every non-system schema and recreate an empty ``public`` as initdb makes it."""
+    schemas = [row[0] for row in conn.execute(USER_SCHEMAS_SQL).fetchall()]
+    with conn.transaction():
+        for schema in schemas:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+        conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+    return schemas
+
+
+def pg_restore_into(tool: PgTool, dump: Path, target: PgTarget) -> None:
+    result = subprocess.run(  # noqa: S603 - our own arguments, no shell
+        [
+            str(tool.path),
+            "--no-owner",
+            "--no-acl",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={target.dbname}",
+            str(dump),
+        ],
+        env=target.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BackupError(f"pg_restore into {target.describe()} failed: {result.stderr.strip()}")
+
+
+def target_url(target: PgTarget) -> str:
+    auth = quote(target.user, safe="")
+    if target.password:
+        auth += ":" + quote(target.password, safe="")
+    host = target.host or "localhost"
+    port = f":{target.port}" if target.port else ""
+    query = f"?{urlencode(target.options)}" if target.options else ""
+    return f"postgres://{auth}@{host}{port}/{quote(target.dbname, safe='')}{query}"
+
+
+def migrate(target: PgTarget) -> str:
+    """`manage.py migrate` against the target, in a process of its own (DATABASE_URL=target), as
+    an operator would run it; returns its output."""
+    env = {**os.environ, "DATABASE_URL": target_url(target)}
+    result = subprocess.run(  # noqa: S603 - our own arguments, no shell
+        [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "migrate", "--noinput"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.BASE_DIR,
+    )
+    if result.returncode != 0:
+        raise BackupError(
+            f"the restore succeeded but migrate failed: {(result.stderr or result.stdout).strip()}"
+        )
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    target: str
+    header: ArchiveHeader
+    replaced: list[str]  # the relations that were there before (--yes)
+    seconds: float
+    migrate_output: str
+
+
+def backup_restore(
+    *, dump: Path, target: PgTarget, replace: bool = False, run_migrate: bool = True
+) -> RestoreResult:
+    """Restore ``dump`` into ``target`` and migrate it. RestoreRefused (nothing changed) or
+    BackupError (the restore failed; recorded) otherwise."""
+    started = time.monotonic()
+    paths.verify_sha256(dump)
+    with target.connect(autocommit=True) as conn:
+        tool = find_pg_tool("pg_restore", server_version=server_version_num(conn))
+        header = check_archive(tool, dump)
+        existing = user_relations(conn)
+        if existing and not replace:
+            shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
+            raise RestoreRefused(
+                f"{target.describe()} is not empty ({len(existing)} tables, views or sequences: "
+                f"{shown}). Pass --yes to drop its contents and restore over them."
+            )
+        try:
+            if existing:
+                wipe(conn)
+            pg_restore_into(tool, dump, target)
+        except BackupError as exc:
+            _record(dump, target, error=str(exc), seconds=time.monotonic() - started)
+            raise
+    try:
+        output = migrate(target) if run_migrate else ""
+    except BackupError as exc:
+        _record(dump, target, error=str(exc), seconds=time.monotonic() - started)
+        raise
+    seconds = time.monotonic() - started
+    _record(dump, target, error="", seconds=seconds, replaced=len(existing))
+    return RestoreResult(
+        target=target.describe(),
+        header=header,
+        replaced=existing,
+        seconds=seconds,
+        migrate_output=output,
+    )
+
+
+def _record(dump: Path, target: PgTarget, *, error: str, seconds: float, replaced: int = 0) -> None:
+    where = f"{dump.name} into {target.describe()}"
+    system_event_record(
+        component=COMPONENT,
+        event_type="backup_restore_failed" if error else "backup_restored",
+        severity=Severity.ERROR if error else Severity.INFO,
+        message=f"Restore of {where} failed: {error}" if error else f"Restored {where}",
+        details={
+            "path": str(dump),
+            "target": target.describe(),
+            "seconds": round(seconds, 3),
+            "replaced_relations": replaced,
+            "error": error,
+        },
+    )
