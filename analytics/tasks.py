@@ -7,7 +7,8 @@ leaves one result.
 """
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
@@ -23,6 +24,7 @@ RISK_METRICS_ROLLUP_TODAY = "analytics.risk_metrics_rollup_today"
 VIEWS_REFRESH = "analytics.views_refresh"
 RISK_LIMITS_CHECK = "analytics.risk_limits_check"
 HEARTBEAT_STALE_CHECK = "analytics.heartbeat_stale_check"
+RISK_METRICS_BACKFILL = "analytics.risk_metrics_backfill"
 # The rollup task and `manage.py rollup_risk_metrics` write the same rows: one lock for both.
 RISK_METRICS_ROLLUP_LOCK = "analytics.risk_metrics_rollup"
 
@@ -84,3 +86,21 @@ def heartbeat_stale_check_task() -> int | None:
             skipped(HEARTBEAT_STALE_CHECK)
             return None
         return len(heartbeat_stale_check())
+
+
+@shared_task(name=RISK_METRICS_BACKFILL, acks_late=True, bind=True, max_retries=20)
+def risk_metrics_backfill(self: Any, bot_id: str, since: str) -> int:
+    """One bot's risk_metrics rows rewritten from ``since`` (YYYY-MM-DD) to today: queued on
+    commit by whatever wrote past trades (an import). Later rows build on earlier ones, so every
+    day from ``since`` is redone. While the scheduled rollup holds the lock it comes back in 30 s
+    (not skipped: nothing else would redo these days). Returns the rows written."""
+    today = timezone.now().astimezone(UTC).date()
+    day = min(date.fromisoformat(since), today)
+    with advisory_lock(RISK_METRICS_ROLLUP_LOCK) as acquired:
+        if not acquired:
+            raise self.retry(countdown=30)
+        written = 0
+        while day <= today:
+            written += risk_metrics_rollup(day=day, bot_ids=[bot_id])
+            day += timedelta(days=1)
+        return written

@@ -21,6 +21,7 @@ from typing import Any
 import django
 from django.utils import timezone
 
+from benchmarks.bench.imports import momentum_import_operation
 from benchmarks.bench.pages import page_operations, pages_unavailable
 from benchmarks.bench.reads import (
     SELECTOR_OPS,
@@ -129,6 +130,7 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
             finally:
                 client.close()
     report.database_dropped = not database_exists(scratch.server, scratch.name)
+    report.operations.append(momentum_import_operation(quick=options.quick, log=log))
     report.operations += _read_operations(report, options, log)
     report.environment["load_average_end"] = _load()
     return report

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from celery.exceptions import Retry
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -106,13 +107,14 @@ def test_every_task_skips_while_another_worker_holds_its_lock(
 
 
 def test_every_task_is_late_acknowledged_and_named_explicitly() -> None:
-    every = [
+    every: list[Any] = [
         tasks.portfolio_snapshot,
         tasks.risk_metrics_rollup_today,
         tasks.views_refresh_task,
         tasks.risk_limits_check_task,
         tasks.heartbeat_stale_check_task,
         data_quality_check_task,
+        tasks.risk_metrics_backfill,
     ]
     assert [t.name for t in every] == [
         "analytics.portfolio_snapshot",
@@ -121,6 +123,7 @@ def test_every_task_is_late_acknowledged_and_named_explicitly() -> None:
         "analytics.risk_limits_check",
         "analytics.heartbeat_stale_check",
         "audit.data_quality_check",
+        "analytics.risk_metrics_backfill",
     ]
     assert all(t.acks_late for t in every)
 
@@ -226,6 +229,45 @@ def test_the_rollup_task_writes_yesterdays_and_todays_rows_once(db: None) -> Non
 
     got = list(RiskMetric.objects.order_by("date").values_list("date", "net_pnl_usd"))
     assert got == [(today - timedelta(days=1), Decimal("-25")), (today, Decimal("0"))]
+
+
+def test_the_backfill_redoes_one_bots_days_from_a_late_trade_on(db: None) -> None:
+    bot, other = make_bot("late"), make_bot("bystander")
+    today = timezone.now().astimezone(UTC).date()
+    three_days_ago = datetime.combine(today - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+    for who in (bot, other):
+        make_closed_trade(
+            who,
+            pnl_usd=Decimal("10"),
+            entry_time=three_days_ago - timedelta(days=2),
+            exit_time=three_days_ago - timedelta(days=1),
+        )
+    tasks.risk_metrics_rollup_today()  # both chains exist up to today
+    # A trade that closed three days ago arrives late (an import): today's rollup would not see it.
+    make_closed_trade(
+        bot,
+        trade_id="late-1",
+        pnl_usd=Decimal("-4"),
+        entry_time=three_days_ago + timedelta(hours=1),
+        exit_time=three_days_ago + timedelta(hours=2),
+    )
+    untouched = list(RiskMetric.objects.filter(bot=other).values_list("date", "computed_at"))
+
+    assert tasks.risk_metrics_backfill(bot.bot_id, (today - timedelta(days=3)).isoformat()) == 4
+
+    pnl = dict(RiskMetric.objects.filter(bot=bot).values_list("date", "net_pnl_usd"))
+    assert pnl[today - timedelta(days=3)] == Decimal("-4")
+    assert [pnl[today - timedelta(days=n)] for n in (2, 1, 0)] == [Decimal("0")] * 3
+    assert list(RiskMetric.objects.filter(bot=other).values_list("date", "computed_at")) == (
+        untouched
+    )
+
+
+def test_the_backfill_comes_back_later_while_the_rollup_runs(db: None) -> None:
+    bot = make_bot("waiting")
+    with lock_held_elsewhere(tasks.RISK_METRICS_ROLLUP_LOCK), pytest.raises(Retry):
+        tasks.risk_metrics_backfill(bot.bot_id, "2026-01-01")
+    assert not RiskMetric.objects.exists()
 
 
 def test_the_refresh_task_brings_the_views_up_to_date(db: None) -> None:

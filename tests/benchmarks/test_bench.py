@@ -18,7 +18,7 @@ from benchmarks.bench.reads import SELECTOR_OPS, optional
 from benchmarks.bench.scratch import PgServer, database_exists
 
 ROOT = Path(settings.BASE_DIR)
-INGESTION = {"trade_single_post", "trade_batch_post", "candle_batch_post"}
+INGESTION = {"trade_single_post", "trade_batch_post", "candle_batch_post", "momentum_import"}
 PAGES = {"trade_list_api", "admin_trade_list", "dashboard_page", "dashboard_bot_page"}
 # An operation over another issue's module is "not available" until that module is there.
 NEEDS = {
