@@ -3,9 +3,10 @@ operations"). Plain Django views, outside the API: no DRF authentication, thrott
 database lookup before they answer, so they answer with PostgreSQL or Redis down.
 
 Who may call: ``/health/live`` and ``/health/ready`` are public (platform probes cannot log in;
-they name no host, user or secret). ``/metrics`` is public unless ``METRICS_TOKEN`` is set, in
-which case it wants ``Authorization: Bearer <METRICS_TOKEN>`` (checked without the database).
-The logic is in audit/monitoring/.
+they name no host, user or secret). ``/metrics`` names bots and tables, so, as API.md has it
+for everything but liveness, it wants a caller: ``Authorization: Bearer <METRICS_TOKEN>`` (a
+scraper's shared secret, checked without the database, so it answers with PostgreSQL down), a
+staff user's API token, or a staff session. The logic is in audit/monitoring/.
 """
 
 import secrets
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_safe
 
 from audit.monitoring.probes import readiness
 from audit.monitoring.prometheus import CONTENT_TYPE, metrics_text
+from trading.services.tokens import token_authenticate
 
 
 @never_cache
@@ -35,23 +37,30 @@ def health_ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def _metrics_token_ok(request: HttpRequest) -> bool:
-    token: str = getattr(settings, "METRICS_TOKEN", "")
-    if not token:
-        return True
+def _may_scrape(request: HttpRequest) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and secrets.compare_digest(
-        given.strip().encode(), token.encode()
-    )
+    given = given.strip()
+    if scheme.lower() == "bearer" and given:
+        token: str = settings.METRICS_TOKEN
+        if token and secrets.compare_digest(given.encode(), token.encode()):
+            return True
+        api_token = token_authenticate(key=given)
+        return bool(api_token and api_token.user and api_token.user.is_staff)
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated and user.is_staff)
 
 
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format (audit/monitoring/prometheus.py)."""
-    if not _metrics_token_ok(request):
+    if not _may_scrape(request):
         response = JsonResponse(
-            {"error": "not_authenticated", "detail": "Authorization: Bearer <METRICS_TOKEN>."},
+            {
+                "error": "not_authenticated",
+                "detail": "Authorization: Bearer <METRICS_TOKEN> or a staff token, or a staff "
+                "session.",
+            },
             status=401,
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'

@@ -287,7 +287,8 @@ DATABASES["default"]["OPTIONS"].setdefault(
 # MONITORING_FLUSH_SECONDS (0: at the end of every request).
 MONITORING_ENABLED = env.bool("MONITORING_ENABLED", default=True)
 MONITORING_FLUSH_SECONDS = env.float("MONITORING_FLUSH_SECONDS", default=1.0)
-# /metrics: public when empty; set, it wants `Authorization: Bearer <METRICS_TOKEN>`.
+# /metrics wants `Authorization: Bearer <METRICS_TOKEN>` (a scraper's secret, checked without the
+# database), a staff API token or a staff session; empty, only the staff ways.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # /health/ready: PostgreSQL's connect and statement timeout (seconds); beat's last run and the
 # last verified backup older than these make a warning (still 200).

@@ -139,6 +139,24 @@ def test_candles_are_stored_exactly(bot_client: APIClient) -> None:
     ]  # fmt: skip
 
 
+def test_names_and_indicators_holding_copys_special_characters_are_stored_as_sent(
+    bot_client: APIClient,
+) -> None:
+    # The batch is written in COPY's text format: a backslash, tab, newline or carriage return
+    # in a value would otherwise end a field or a row, or start an escape.
+    symbol, exchange = "A\\B\tC/USDT", "ex\\N"
+    indicators = {"note": "line 1\nline 2\r\t\\N \\\\ \"quoted\"", "path\\key": "\\"}
+    body = [
+        candle(0, symbol=symbol, exchange=exchange, indicators=indicators),
+        candle(1, symbol=symbol, exchange=exchange),
+    ]
+    response = bot_client.post(MARKET, body, format="json")
+    assert (response.status_code, response.json()) == (200, {"inserted": 2, "duplicates": 0})
+    assert list(
+        MarketData.objects.order_by("ts").values_list("symbol", "exchange", "indicators")
+    ) == [(symbol, exchange, indicators), (symbol, exchange, {})]
+
+
 def test_numbers_are_read_from_their_text_and_rounded_half_even_to_10_places(
     bot_client: APIClient,
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from celery import signals
+from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -17,6 +18,7 @@ from atb_site.celery import app as celery_app
 from audit.monitoring import histogram, store
 from audit.monitoring.prometheus import metrics_text
 from tests.factories import make_bot
+from trading.services.tokens import bot_token_create, staff_token_create
 from tests.ops.test_probes import backup_finished_at, beat_ran_at, dead_redis_caches
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,19 @@ FAMILIES = {
 }
 
 
+SCRAPE_TOKEN = "scrape-me-4242"
+
+
+@pytest.fixture(autouse=True)
+def scrape_token(settings: Any) -> None:
+    settings.METRICS_TOKEN = SCRAPE_TOKEN
+
+
+def scrape(client: Client | None = None) -> Any:
+    """GET /metrics as Prometheus would, with the scraper's token."""
+    return (client or Client()).get("/metrics", HTTP_AUTHORIZATION=f"Bearer {SCRAPE_TOKEN}")
+
+
 @pytest.fixture(autouse=True)
 def fresh_counters() -> Any:
     store.flush(force=True)
@@ -124,7 +139,7 @@ def retry_task(self: Any) -> str:
 
 
 def test_metrics_is_prometheus_text_with_every_family() -> None:
-    response = Client().get("/metrics")
+    response = scrape()
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -175,7 +190,7 @@ def test_without_a_backup_or_beat_run_their_ages_have_no_sample() -> None:
 def test_heartbeat_age_over_http_matches_the_clock() -> None:
     make_bot("hb_http", last_heartbeat_at=timezone.now() - timedelta(seconds=30))
 
-    parsed = parse(Client().get("/metrics").content.decode())
+    parsed = parse(scrape().content.decode())
 
     age = parsed.value("atb_bot_heartbeat_age_seconds", bot_id="hb_http")
     assert 30.0 <= age < 32.0
@@ -191,7 +206,7 @@ def test_request_counters_go_up_by_route_method_and_status() -> None:
     assert client.post("/health/live").status_code == 405
     assert client.get("/no/such/page").status_code == 404
 
-    parsed = parse(client.get("/metrics").content.decode())
+    parsed = parse(scrape(client).content.decode())
 
     requests = parsed.named("atb_http_requests_total")
     assert requests[(("method", "GET"), ("route", "/health/live"), ("status", "200"))] == 3
@@ -207,7 +222,7 @@ def test_request_counters_go_up_by_route_method_and_status() -> None:
     ]
     assert buckets == sorted(buckets)  # cumulative
 
-    again = parse(client.get("/metrics").content.decode())
+    again = parse(scrape(client).content.decode())
     assert again.value("atb_http_requests_total", **live, status="200") == 3
     # the first /metrics request is counted by the time of the second
     assert again.value("atb_http_requests_total", method="GET", route="/metrics", status="200") == 1
@@ -269,7 +284,7 @@ def test_with_redis_down_counts_wait_in_memory_and_requests_do_not(settings: Any
         for _ in range(20):
             assert Client().get("/health/live").status_code == 200
         elapsed = time.monotonic() - start
-        metrics = Client().get("/metrics")
+        metrics = scrape()
 
     assert elapsed < 1.0  # one failed flush, then the back-off: no timeout per request
     assert metrics.status_code == 200
@@ -299,19 +314,40 @@ def test_a_label_value_is_escaped() -> None:
 # --- Who may scrape -------------------------------------------------------------------------------
 
 
-def test_metrics_token_when_set_is_required(settings: Any) -> None:
-    settings.METRICS_TOKEN = "scrape-me-4242"
+def test_only_the_scrapers_token_or_staff_may_scrape(settings: Any) -> None:
+    staff = User.objects.create_user("ops", is_staff=True)
+    clerk = User.objects.create_user("clerk", is_staff=False)
+    session = Client()
+    session.force_login(staff)
+    clerk_session = Client()
+    clerk_session.force_login(clerk)
+    staff_key = staff_token_create(user=staff).key
+    clerk_key = staff_token_create(user=clerk).key
+    bot_key = bot_token_create(bot=make_bot("scraper_bot")).key
+
+    def status(client: Client, authorization: str | None = None) -> int:
+        headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+        return client.get("/metrics", **headers).status_code
 
     missing = Client().get("/metrics")
-    wrong = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer nope")
-    right = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me-4242")
-
     assert missing.status_code == 401
     assert missing["WWW-Authenticate"] == 'Bearer realm="metrics"'
     assert missing.json()["error"] == "not_authenticated"
-    assert wrong.status_code == 401
+    assert status(Client(), "Bearer nope") == 401
+    assert status(Client(), f"Basic {SCRAPE_TOKEN}") == 401
+    assert status(Client(), f"Bearer {bot_key}") == 401
+    assert status(Client(), f"Bearer {clerk_key}") == 401
+    assert status(clerk_session) == 401
+    right = scrape()
     assert right.status_code == 200
     assert parse(right.content.decode()).value("atb_database_up") == 1
+    assert status(Client(), f"Bearer {staff_key}") == 200
+    assert status(session) == 200
+
+    settings.METRICS_TOKEN = ""  # unset: only the staff ways
+    assert status(Client(), f"Bearer {SCRAPE_TOKEN}") == 401
+    assert status(Client(), "Bearer ") == 401
+    assert status(Client(), f"Bearer {staff_key}") == 200
 
 
 # --- Percentiles ----------------------------------------------------------------------------------

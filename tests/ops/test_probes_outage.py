@@ -28,7 +28,7 @@ answers = {}
 for url, headers in [
     ("/health/live", {}),
     ("/health/ready", {}),
-    ("/metrics", {}),
+    ("/metrics", {"HTTP_AUTHORIZATION": "Bearer scrape-0utage"}),
     ("/api/v1/database/health", {"HTTP_AUTHORIZATION": "Bearer some-token"}),
     ("/api/v1/trades/", {"HTTP_AUTHORIZATION": "Bearer some-token"}),
 ]:
@@ -52,6 +52,7 @@ def test_with_postgresql_and_redis_stopped_the_probes_answer_fast_and_never_500(
         "REDIS_URL": f"redis://127.0.0.1:{dead_port()}/0",
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "LOG_LEVEL": "CRITICAL",
+        "METRICS_TOKEN": "scrape-0utage",  # checked without the database
     }
     run = subprocess.run(  # noqa: S603
         [sys.executable, "-c", SCRIPT],
