@@ -145,7 +145,7 @@ def test_names_and_indicators_holding_copys_special_characters_are_stored_as_sen
     # The batch is written in COPY's text format: a backslash, tab, newline or carriage return
     # in a value would otherwise end a field or a row, or start an escape.
     symbol, exchange = "A\\B\tC/USDT", "ex\\N"
-    indicators = {"note": "line 1\nline 2\r\t\\N \\\\ \"quoted\"", "path\\key": "\\"}
+    indicators = {"note": 'line 1\nline 2\r\t\\N \\\\ "quoted"', "path\\key": "\\"}
     body = [
         candle(0, symbol=symbol, exchange=exchange, indicators=indicators),
         candle(1, symbol=symbol, exchange=exchange),

@@ -18,8 +18,8 @@ from atb_site.celery import app as celery_app
 from audit.monitoring import histogram, store
 from audit.monitoring.prometheus import metrics_text
 from tests.factories import make_bot
-from trading.services.tokens import bot_token_create, staff_token_create
 from tests.ops.test_probes import backup_finished_at, beat_ran_at, dead_redis_caches
+from trading.services.tokens import bot_token_create, staff_token_create
 
 pytestmark = pytest.mark.django_db
 
