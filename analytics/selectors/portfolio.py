@@ -145,7 +145,11 @@ WITH {_CUT}, edges AS MATERIALIZED (
                LEAST(cut.day, COALESCE(%(since_day)s::date, '-infinity')) AS before,
                COALESCE(%(since)s::timestamptz, '-infinity') AS since,
                COALESCE(%(until)s::timestamptz, 'infinity') AS until
-        FROM cut, (SELECT COALESCE(%(first_whole_day)s::date, '-infinity') AS day) lo
+        -- The first UTC day that starts at or after since. Worked out here, not in Python, whose
+        -- dates end at 9999-12-31 (since=9999-12-31T23:59:59Z has no such day there).
+        FROM cut, (SELECT COALESCE(date_trunc('day', %(since)s::timestamptz AT TIME ZONE 'UTC'
+                                              + interval '1 day' - interval '1 microsecond')::date,
+                                   '-infinity') AS day) lo
     ) s
 ), closed AS (
     SELECT date_trunc(%(unit)s, d.day::timestamp)::date AS period_start,
@@ -305,9 +309,8 @@ def portfolio_performance(
         "unit": PERIODS[period],
         "since": since,
         "until": until,
-        # The view's days: whole UTC days from the first that starts at or after since ...
-        "first_whole_day": None if since is None else _day_on_or_after(since),
-        # ... to the day until falls in (excluded); pnl before since: days before its day.
+        # The view's days run to the day until falls in (excluded); pnl before since: days
+        # before its day.
         "until_day": None if until is None else until.astimezone(UTC).date(),
         "since_day": None if since is None else since.astimezone(UTC).date(),
     }
@@ -328,13 +331,6 @@ def portfolio_performance(
             }
         )
     return rows
-
-
-def _day_on_or_after(moment: datetime) -> date:
-    """The first UTC day that starts at or after ``moment``."""
-    moment = moment.astimezone(UTC)
-    day = moment.date()
-    return day if moment == datetime.combine(day, time(), tzinfo=UTC) else day + timedelta(days=1)
 
 
 def portfolio_snapshot_list(

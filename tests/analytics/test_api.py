@@ -282,6 +282,29 @@ def test_a_bad_portfolio_performance_parameter_is_a_400_naming_it(
 
 
 @pytest.mark.parametrize(
+    "query",
+    [
+        "?since=9999-12-31T23:59:59Z",
+        "?since=9999-12-31T23:59:59.999999Z&period=week",
+        "?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z&period=month",
+    ],
+)
+def test_the_ends_of_the_calendar_are_answered_not_a_500(
+    query: str, traded: Bot, staff_api: APIClient
+) -> None:
+    for url in ("/api/v1/portfolio/performance/", f"/api/v1/bots/{traded.bot_id}/performance/"):
+        response = staff_api.get(url + query)
+        everything = staff_api.get(url + "?period=" + response.json()["period"]).json()
+
+        assert response.status_code == 200, (url, response.content)
+        if query.startswith("?since=0001"):
+            assert response.json() == everything
+            assert len(everything["rows"]) == 1  # the fixture's three trades, in January 2026
+        else:
+            assert response.json()["rows"] == []
+
+
+@pytest.mark.parametrize(
     ("url", "queries"),
     [
         ("/api/v1/bots/momentum_001/summary/", 1),

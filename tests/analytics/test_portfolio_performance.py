@@ -144,6 +144,20 @@ def test_a_period_of_whole_days_and_one_after_every_trade(fleet: list[Bot]) -> N
     assert after == []
 
 
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_the_ends_of_the_calendar(fleet: list[Bot], period: str) -> None:
+    # No UTC day starts after 9999-12-31T23:59:59 in Python's calendar: the first whole day of
+    # the range is worked out in PostgreSQL, which has one (this raised OverflowError, a 500).
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+    assert portfolio_performance(period=period, since=last - timedelta(microseconds=1)) == []
+    assert portfolio_performance(period=period, since=last) == []
+    assert portfolio_performance(period=period, since=first, until=last) == portfolio_performance(
+        period=period
+    )
+    assert len(portfolio_performance(period=period)) == {"day": 6, "week": 4, "month": 2}[period]
+
+
 @pytest.mark.parametrize(
     ("period", "since", "until"),
     [

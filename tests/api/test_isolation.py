@@ -307,3 +307,37 @@ def theirs_as_stored(world: dict[str, dict[type[models.Model], Any]]) -> list[An
 def _foreign_bodies() -> list[Any]:
     """Another bot's id, as one item and as a batch (an endpoint takes one shape or both)."""
     return [{"bot_id": THEIRS}, [{"bot_id": THEIRS}]]
+
+
+CALENDAR_ENDS = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",  # before the first moment Python can hold
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59-01:00",  # after the last
+]
+GET_ROUTES = [pytest.param(r, id=str(r)) for r in ROUTES if "get" in view_methods(r)]
+
+
+@pytest.mark.parametrize("route", GET_ROUTES)
+def test_the_ends_of_the_calendar_in_any_time_parameter_are_never_a_500(
+    route: Route, other_bot: Bot, world: Any, staff_client: APIClient
+) -> None:
+    url = fill(route, other_bot, world) if route.parameters else str(route)
+    first, last = CALENDAR_ENDS[0], CALENDAR_ENDS[3]
+    # Every name a read takes a moment in (API.md), alone or beside the other end's extreme; a
+    # route without one ignores it or says 400.
+    for moment in CALENDAR_ENDS:
+        for query in (
+            {"since": moment},
+            {"until": moment},
+            {"start": moment, "end": last},
+            {"start": first, "end": moment},
+        ):
+            query.update(symbol="BTC/USDT", exchange="binance", timeframe="1h")
+
+            response = staff_client.get(url, query)
+
+            assert response.status_code < 500, f"GET {url} {query}: {response.content[:300]!r}"
+            if response.status_code == 400:
+                assert response.json()["errors"], response.content
