@@ -7,13 +7,18 @@ leaves one result.
 """
 
 import logging
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.services import portfolio_snapshot_take, risk_metrics_rollup, views_refresh
+from analytics.services import (
+    portfolio_snapshot_take,
+    risk_metrics_backlog_redo,
+    risk_metrics_rollup,
+    views_refresh,
+)
 from analytics.services.risk import heartbeat_stale_check, risk_limits_check
 from trading.db import advisory_lock
 
@@ -46,12 +51,14 @@ def portfolio_snapshot() -> str | None:
 @shared_task(name=RISK_METRICS_ROLLUP_TODAY, acks_late=True)
 def risk_metrics_rollup_today() -> int | None:
     """Yesterday's and today's risk_metrics rows of every bot. Yesterday is redone so that trades
-    that closed in its last minutes (after its last run) are counted before today builds on it.
-    Returns today's row count, None if skipped."""
+    that closed in its last minutes (after its last run) are counted before today builds on it;
+    older days that trades marked stale (trading.RiskMetricsBacklog) are redone first. Returns
+    today's row count, None if skipped."""
     with advisory_lock(RISK_METRICS_ROLLUP_LOCK) as acquired:
         if not acquired:
             skipped(RISK_METRICS_ROLLUP_TODAY)
             return None
+        risk_metrics_backlog_redo()
         today = timezone.now().astimezone(UTC).date()
         risk_metrics_rollup(day=today - timedelta(days=1))
         return risk_metrics_rollup(day=today)
@@ -89,18 +96,12 @@ def heartbeat_stale_check_task() -> int | None:
 
 
 @shared_task(name=RISK_METRICS_BACKFILL, acks_late=True, bind=True, max_retries=20)
-def risk_metrics_backfill(self: Any, bot_id: str, since: str) -> int:
-    """One bot's risk_metrics rows rewritten from ``since`` (YYYY-MM-DD) to today: queued on
-    commit by whatever wrote past trades (an import). Later rows build on earlier ones, so every
-    day from ``since`` is redone. While the scheduled rollup holds the lock it comes back in 30 s
-    (not skipped: nothing else would redo these days). Returns the rows written."""
-    today = timezone.now().astimezone(UTC).date()
-    day = min(date.fromisoformat(since), today)
+def risk_metrics_backfill(self: Any) -> int:
+    """The risk_metrics days that trades marked stale (trading.RiskMetricsBacklog), redone now:
+    queued on commit by an import, so its history shows at once rather than at the next
+    scheduled rollup. While the rollup holds the lock it comes back in 30 s; if it gives up, the
+    marks stay and the next scheduled rollup redoes them. Returns the rows written."""
     with advisory_lock(RISK_METRICS_ROLLUP_LOCK) as acquired:
         if not acquired:
             raise self.retry(countdown=30)
-        written = 0
-        while day <= today:
-            written += risk_metrics_rollup(day=day, bot_ids=[bot_id])
-            day += timedelta(days=1)
-        return written
+        return risk_metrics_backlog_redo()

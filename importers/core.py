@@ -49,7 +49,7 @@ from atb_site.celery import enqueue_on_commit
 from audit.services.records import system_event_record
 from botconfig.services import bot_register
 from trading.models import Bot, BotMode
-from trading.services.ingest import RowsRefused, UpsertCounts
+from trading.services.ingest import RowsRefused, UpsertCounts, risk_metrics_backlog_mark
 
 __all__ = [
     "CHUNK_ROWS",
@@ -389,15 +389,15 @@ def import_run(job: ImportJob, *, dry_run: bool = False, progress: bool = False)
 
 
 def _follow_ups(bot: Bot, earliest: datetime | None) -> None:
-    """Once the import commits (never if it rolls back): the bot's daily risk rows redone from
-    the earliest day it touched (the scheduled rollup only redoes yesterday and today), and
-    both materialized views refreshed, so the admin, the API and the dashboard show the history
-    at once instead of after the next scheduled refresh."""
+    """The bot's daily risk rows marked stale from the earliest day the import touched (in its
+    transaction, so the mark cannot be lost; the scheduled rollup only redoes yesterday and
+    today, and redoes marked days), then, once the import commits (never if it rolls back),
+    the marked days redone and both materialized views refreshed, so the admin, the API and the
+    dashboard show the history at once instead of after the next scheduled run."""
     if earliest is None:
         return
-    enqueue_on_commit(
-        risk_metrics_backfill, bot.bot_id, earliest.astimezone(UTC).date().isoformat()
-    )
+    risk_metrics_backlog_mark(bot_id=bot.bot_id, since=earliest.astimezone(UTC).date())
+    enqueue_on_commit(risk_metrics_backfill)
     enqueue_on_commit(views_refresh_task)
 
 

@@ -38,6 +38,7 @@ from trading.models import (
     OrderFill,
     Position,
     RiskMetric,
+    RiskMetricsBacklog,
     Signal,
     Trade,
 )
@@ -100,6 +101,7 @@ def seeded(bot: Bot, superuser: User) -> None:
         bot=bot, ts=T0, balance_usd=Decimal("10000"), equity_usd=Decimal("10100")
     )
     RiskMetric.objects.create(bot=bot, date=date(2026, 1, 5), computed_at=T0)
+    RiskMetricsBacklog.objects.create(bot=bot, since=date(2026, 1, 5), marked_at=T0)
     SystemEvent.objects.create(
         ts=T0, bot=bot, component="ingest", event_type="started", message="Ingest started"
     )
@@ -166,6 +168,7 @@ def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
         "trading.Order",
         "trading.Position",
         "trading.RiskMetric",
+        "trading.RiskMetricsBacklog",
         "trading.Signal",
         "trading.Trade",
     ]

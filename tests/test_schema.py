@@ -28,6 +28,7 @@ SCHEMA_TABLES = {
         "signals",
         "account_balance",
         "risk_metrics",
+        "risk_metrics_backlog",
         "api_tokens",
         "idempotency_keys",
     },

@@ -28,6 +28,7 @@ from trading.models import (
     OrderFill,
     Position,
     RiskMetric,
+    RiskMetricsBacklog,
     Signal,
     Trade,
 )
@@ -225,6 +226,14 @@ class RiskMetricAdmin(ReadOnlyModelAdmin):
     list_filter = ("bot", ("date", DateRangeFilter))
     ordering = ("-date", "bot_id")  # one row per bot per day: small, and (bot, date) is unique
     sortable_by = ("date",)
+
+
+@admin.register(RiskMetricsBacklog)
+class RiskMetricsBacklogAdmin(ReadOnlyModelAdmin):
+    """Bots whose daily rows late trades made stale; the next scheduled rollup redoes them."""
+
+    list_display = ("bot", "since", "marked_at")
+    ordering = ("bot_id",)
 
 
 # --- API tokens ----------------------------------------------------------------------------------

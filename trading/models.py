@@ -565,6 +565,27 @@ class RiskMetric(models.Model):
         return f"{self.bot_id} {self.date}"
 
 
+class RiskMetricsBacklog(models.Model):
+    """A bot's risk_metrics rows that are out of date from ``since`` on, because trades were
+    written for a day the scheduled rollup no longer redoes (before yesterday): a late trade, a
+    past trade corrected, an import. Written in the same statement or transaction as the trades,
+    so it cannot be lost with a queue message; the analytics rollup redoes the days and deletes
+    the row in one transaction."""
+
+    bot = models.OneToOneField(
+        Bot, on_delete=models.CASCADE, primary_key=True, related_name="risk_metrics_backlog"
+    )
+    since = models.DateField(help_text="The first UTC day whose row must be rolled up again.")
+    marked_at = models.DateTimeField(help_text="When trades last moved ``since`` or set it.")
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "risk_metrics_backlog")
+        verbose_name_plural = "risk metrics backlog"
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} from {self.since}"
+
+
 class ApiToken(models.Model):
     """A bearer token for the API, bound to one bot or to one staff user. Stored as a hash.
 

@@ -1,7 +1,13 @@
 """Every write of the analytics app: snapshots, rollups, view refreshes (risk checks: .risk)."""
 
-from analytics.services.rollups import risk_metrics_rollup
+from analytics.services.rollups import risk_metrics_backlog_redo, risk_metrics_rollup
 from analytics.services.snapshots import portfolio_snapshot_take, snapshot_bucket
 from analytics.services.views import views_refresh
 
-__all__ = ["portfolio_snapshot_take", "risk_metrics_rollup", "snapshot_bucket", "views_refresh"]
+__all__ = [
+    "portfolio_snapshot_take",
+    "risk_metrics_backlog_redo",
+    "risk_metrics_rollup",
+    "snapshot_bucket",
+    "views_refresh",
+]

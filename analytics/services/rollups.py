@@ -10,8 +10,11 @@ one day of trades, not all history (100 bots at 1,000,000 trades in a few millis
 
 The chain starts at a bot's first day (the earlier of its creation day and its first trade's
 entry day) at initial capital. When a bot's previous-day row is missing, the missing days are
-rolled up first, oldest first, so every row is exact whatever the order runs came in. A trade
-written late for a past day is taken in by `manage.py rollup_risk_metrics --since <that day>`.
+rolled up first, oldest first, so every row is exact whatever the order runs came in.
+
+A trade written for a day before yesterday (late, corrected, imported) marks its bot in
+trading.RiskMetricsBacklog in the same statement; ``risk_metrics_backlog_redo`` (run by every
+scheduled rollup, and queued after an import) rolls the marked days up again.
 
 ``exposure_usd``: for today, the open positions' exposure now (quantity x current price, or
 average entry price where no price is known; METRICS.md). A past day keeps the exposure measured
@@ -25,6 +28,8 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+
+from trading.models import RiskMetricsBacklog
 
 # NUMERIC(12, 6) columns hold ratios below a million; a ratio past it (a profit factor over a
 # loss of a cent) is stored at the bound rather than failing the whole rollup.
@@ -266,3 +271,23 @@ def risk_metrics_rollup(*, day: date, bot_ids: list[str] | None = None) -> int:
             # Rows of days before ``day`` that do not exist yet: none has a measured exposure.
             _rollup_one_day(day=gap_day, bot_ids=gaps[gap_day], measured=set(), today=today)
         return _rollup_one_day(day=day, bot_ids=targets, measured=measured, today=today)
+
+
+def risk_metrics_backlog_redo() -> int:
+    """Every bot marked in trading.RiskMetricsBacklog: its risk_metrics rows rolled up again
+    from the mark's day to today, oldest first (each row builds on the one before). The mark is
+    cleared only if no trade moved it meanwhile (then the next run redoes it), and is never
+    held locked while the days are redone, so trade writes do not wait for this. The caller
+    holds the rollup's lock. Returns the rows written."""
+    today = timezone.now().astimezone(UTC).date()
+    written = 0
+    for mark in RiskMetricsBacklog.objects.order_by("bot_id"):
+        day = min(mark.since, today)
+        with transaction.atomic():
+            while day <= today:
+                written += risk_metrics_rollup(day=day, bot_ids=[mark.bot_id])
+                day += timedelta(days=1)
+            RiskMetricsBacklog.objects.filter(
+                bot_id=mark.bot_id, since=mark.since, marked_at=mark.marked_at
+            ).delete()
+    return written

@@ -20,6 +20,7 @@ from django.db import connection
 
 from trading.models import Bot
 from trading.services.ingest import UpsertCounts, position_upsert_many
+from trading.services.ingest.backlog import TRADE_WRITTEN, with_backlog_mark
 from trading.services.ingest.common import upsert_counts
 
 TRADE_COLUMNS = (
@@ -83,7 +84,8 @@ CREATE TEMPORARY TABLE ft_order_rows ON COMMIT DROP AS
     FROM trading.orders AS o, trading.trades AS t, trading.order_fills AS f WITH NO DATA;
 """  # noqa: S608 - identifiers are the constants above
 
-TRADES_UPSERT_SQL = f"""
+# The upsert also marks the risk_metrics days a past trade makes stale (as the API does).
+TRADES_UPSERT_SQL = with_backlog_mark(f"""
 INSERT INTO trading.trades (bot_id, {_cols(TRADE_COLUMNS)}, created_at, updated_at)
 SELECT %(bot_id)s, {_cols(TRADE_COLUMNS, "u.")}, now(), now()
 FROM ft_trade_rows AS u
@@ -92,8 +94,8 @@ WHERE t.id IS NULL OR ({_cols(_TRADE_MUTABLE, "t.")}) IS DISTINCT FROM ({_cols(_
 ON CONFLICT (bot_id, trade_id) DO UPDATE SET
     {", ".join(f"{n} = EXCLUDED.{n}" for n in _TRADE_MUTABLE)}, updated_at = now()
 WHERE ({_cols(_TRADE_MUTABLE, "trades.")}) IS DISTINCT FROM ({_cols(_TRADE_MUTABLE, "EXCLUDED.")})
-RETURNING (xmax = 0)
-"""  # noqa: S608, E501
+RETURNING {TRADE_WRITTEN}
+""")  # noqa: S608, E501
 
 _ORDER_TOTALS = ("trade_id", "filled_quantity", "avg_fill_price")
 ORDERS_UPSERT_SQL = f"""

@@ -4,7 +4,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,8 @@ from atb_site.celery import enqueue_on_commit
 from audit.tasks import data_quality_check_task
 from tests.factories import make_bot, make_closed_trade, make_position
 from trading.db import advisory_lock, advisory_lock_key
-from trading.models import RiskMetric
+from trading.models import RiskMetric, RiskMetricsBacklog
+from trading.services.ingest import risk_metrics_backlog_mark
 
 
 def other_connection() -> psycopg.Connection:
@@ -243,7 +244,8 @@ def test_the_backfill_redoes_one_bots_days_from_a_late_trade_on(db: None) -> Non
             exit_time=three_days_ago - timedelta(days=1),
         )
     tasks.risk_metrics_rollup_today()  # both chains exist up to today
-    # A trade that closed three days ago arrives late (an import): today's rollup would not see it.
+    # A trade that closed three days ago arrives late, its day marked stale (as an import does):
+    # today's rollup alone would not redo that day.
     make_closed_trade(
         bot,
         trade_id="late-1",
@@ -253,7 +255,9 @@ def test_the_backfill_redoes_one_bots_days_from_a_late_trade_on(db: None) -> Non
     )
     untouched = list(RiskMetric.objects.filter(bot=other).values_list("date", "computed_at"))
 
-    assert tasks.risk_metrics_backfill(bot.bot_id, (today - timedelta(days=3)).isoformat()) == 4
+    risk_metrics_backlog_mark(bot_id=bot.bot_id, since=today - timedelta(days=3))
+
+    assert tasks.risk_metrics_backfill() == 4
 
     pnl = dict(RiskMetric.objects.filter(bot=bot).values_list("date", "net_pnl_usd"))
     assert pnl[today - timedelta(days=3)] == Decimal("-4")
@@ -265,9 +269,14 @@ def test_the_backfill_redoes_one_bots_days_from_a_late_trade_on(db: None) -> Non
 
 def test_the_backfill_comes_back_later_while_the_rollup_runs(db: None) -> None:
     bot = make_bot("waiting")
+    risk_metrics_backlog_mark(bot_id=bot.bot_id, since=date(2026, 1, 1))
     with lock_held_elsewhere(tasks.RISK_METRICS_ROLLUP_LOCK), pytest.raises(Retry):
-        tasks.risk_metrics_backfill(bot.bot_id, "2026-01-01")
+        tasks.risk_metrics_backfill()
     assert not RiskMetric.objects.exists()
+    # The mark stays for the next run, should the retries run out.
+    assert list(RiskMetricsBacklog.objects.values_list("bot_id", "since")) == [
+        ("waiting", date(2026, 1, 1))
+    ]
 
 
 def test_the_refresh_task_brings_the_views_up_to_date(db: None) -> None:

@@ -1,6 +1,6 @@
-"""After an import commits, the bot's daily risk rows are redone from the earliest day it wrote
-and the views refreshed: two tasks queued on commit to the real broker, none for a dry run or a
-run that changed nothing."""
+"""An import marks the bot's daily risk rows stale from the earliest day it wrote (in its
+transaction); after it commits, the marked days are redone and the views refreshed: two tasks
+queued on commit to the real broker, none for a dry run or a run that changed nothing."""
 
 import json
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from redis import Redis
 
 from analytics import tasks
 from tests.importers.legacy_support import LEGACY, MOMENTUM_DB
-from trading.models import AccountBalance, Position, RiskMetric, Trade
+from trading.models import AccountBalance, Position, RiskMetric, RiskMetricsBacklog, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -55,16 +55,17 @@ def test_a_real_import_queues_the_backfill_from_its_earliest_day_and_a_refresh(
         Position.objects.aggregate(t=Min("opened_at"))["t"],
     ]
     first_day = min(rows).astimezone(UTC).date()
-    assert queued(broker) == [
-        (tasks.RISK_METRICS_BACKFILL, f"('momentum_001', '{first_day.isoformat()}')"),
-        (tasks.VIEWS_REFRESH, "()"),
+    assert list(RiskMetricsBacklog.objects.values_list("bot_id", "since")) == [
+        ("momentum_001", first_day)
     ]
+    assert queued(broker) == [(tasks.RISK_METRICS_BACKFILL, "()"), (tasks.VIEWS_REFRESH, "()")]
 
-    # What the worker then does: one row per day from the first day to today.
-    written = tasks.risk_metrics_backfill("momentum_001", first_day.isoformat())
+    # What the worker then does: one row per day from the first day to today, the mark cleared.
+    written = tasks.risk_metrics_backfill()
     today = timezone.now().astimezone(UTC).date()
     days = (today - first_day).days + 1
     assert written == days
+    assert not RiskMetricsBacklog.objects.exists()
     assert RiskMetric.objects.filter(bot_id="momentum_001").count() == days
     assert RiskMetric.objects.filter(bot_id="momentum_001").earliest("date").date == first_day
 
@@ -75,6 +76,7 @@ def test_a_dry_run_or_a_run_that_changes_nothing_queues_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         run("--dry-run")
     assert queued(broker) == []
+    assert not RiskMetricsBacklog.objects.exists()  # rolled back with the rows
 
     run()  # its callbacks are not run: the test's transaction never commits
     with django_capture_on_commit_callbacks(execute=True):
@@ -97,7 +99,7 @@ def test_a_freqtrade_import_queues_them_too(
         Trade.objects.filter(bot_id="ft_follow").aggregate(t=Min("entry_time"))["t"],
         AccountBalance.objects.filter(bot_id="ft_follow").aggregate(t=Min("ts"))["t"],
     )
-    assert queued(broker) == [
-        (tasks.RISK_METRICS_BACKFILL, f"('ft_follow', '{first.astimezone(UTC).date()}')"),
-        (tasks.VIEWS_REFRESH, "()"),
+    assert list(RiskMetricsBacklog.objects.values_list("bot_id", "since")) == [
+        ("ft_follow", first.astimezone(UTC).date())
     ]
+    assert queued(broker) == [(tasks.RISK_METRICS_BACKFILL, "()"), (tasks.VIEWS_REFRESH, "()")]

@@ -5,6 +5,7 @@ The database keeps the last word through its constraints. One module per resourc
 holds what they share (counts, array parameters, refusals, SQL builders).
 """
 
+from trading.services.ingest.backlog import risk_metrics_backlog_mark
 from trading.services.ingest.balances import balance_upsert_many
 from trading.services.ingest.common import (
     OrderNotFound,
@@ -33,6 +34,7 @@ __all__ = [
     "order_fill_upsert_many",
     "order_upsert_many",
     "position_upsert_many",
+    "risk_metrics_backlog_mark",
     "signal_upsert_many",
     "trade_derived_fields",
     "trade_upsert_many",

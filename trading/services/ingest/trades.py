@@ -6,6 +6,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from trading.models import Bot, TradeSide, TradeStatus
+from trading.services.ingest.backlog import TRADE_WRITTEN, with_backlog_mark
 from trading.services.ingest.common import (
     PCT_PLACES,
     USD_PLACES,
@@ -37,7 +38,9 @@ TRADE_COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = [name for name, _ in TRADE_COLUMNS]
 _MUTABLE = [name for name in _NAMES if name != "trade_id"]
 
-TRADE_UPSERT_SQL = f"""
+# The upsert also marks the bot's risk_metrics days that a trade for a past day makes stale
+# (trading.services.ingest.backlog).
+TRADE_UPSERT_SQL = with_backlog_mark(f"""
 INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
 SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
 FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in TRADE_COLUMNS)})
@@ -46,8 +49,8 @@ ON CONFLICT (bot_id, trade_id) DO UPDATE SET
     {", ".join(f"{n} = EXCLUDED.{n}" for n in _MUTABLE)}, updated_at = now()
 WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
     IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in _MUTABLE)})
-RETURNING (xmax = 0) AS created
-"""  # noqa: S608 - identifiers are the constants above; values are parameters
+RETURNING {TRADE_WRITTEN}
+""")  # noqa: S608 - identifiers are the constants above; values are parameters
 
 
 def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
