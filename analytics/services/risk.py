@@ -15,7 +15,9 @@ The measures (every bot but stopped ones, in one statement, ``MEASURES_SQL``):
   curve is continued from the bot's latest ``trading.risk_metrics`` row before today
   (``equity_close_usd`` and ``equity_peak_usd``, the exact running peak the daily rollup keeps)
   with the trades closed since, so a run reads about a day of trades, not all history. A bot
-  without rollup rows is read from its first trade (exact, slower).
+  without rollup rows is read from its first trade (exact, slower). A trade written late for
+  an earlier day leaves those rows behind until the next scheduled rollup redoes them
+  (trading.RiskMetricsBacklog), at most 15 minutes.
 - position size: the largest open position's quantity x current price (average entry price
   where no price is known); leverage: the highest leverage of an open position; open
   positions: how many positions are not closed.
@@ -25,7 +27,9 @@ per breach: while an unresolved event of the same type for the same bot exists, 
 the same one and nothing is written. When a run finds the measure back within its limit it
 resolves that event (``resolved_by`` empty: the system, with a note and a change record), so a
 breach that clears and comes back is a new event. Staff resuming a bot during a breach that is
-still open is a decision the check respects: it pauses again only on a new breach.
+still open is a decision the check respects: it pauses again only on a new breach. Staff
+resolving the event itself while the breach is still on ends that episode instead: the next
+run finds no open event, writes a new one and, with ``pause_on_breach``, pauses the bot again.
 
 Stale heartbeat: an active bot whose last heartbeat is older than
 ``settings.BOT_HEARTBEAT_STALE_SECONDS``; a bot that never sent one counts from its creation. One

@@ -14,8 +14,10 @@ milliseconds at 5,000,000 candles and 1,000,000 trades:
   ``SIGNAL_GRACE`` (the bot links the trade a moment after it opens it).
 - ``fill_quantity_mismatch``: an order whose fills add up to another quantity than its
   filled_quantity. Orders without fills are left out: not every bot reports fills.
-- ``duplicate_trade``: trades of one bot with the same symbol, side, entry_time and quantity
-  under different trade_ids (and usually different sources): the same trade sent twice.
+- ``duplicate_trade``: trades of one bot with the same symbol, side, quantity and entry_time
+  to the second under different trade_ids (and usually different sources): the same trade sent
+  twice, by sources that keep its time to different precisions (a legacy table's whole seconds,
+  a bot's milliseconds).
 - ``position_mismatch``: a position whose quantity (0 once closed) is not the net quantity of
   its open trades (same side adds, the other subtracts). Positions with no linked trade at all
   are left out: linking trades to positions is optional.
@@ -172,13 +174,13 @@ DUPLICATE_TRADE = Check(
     "duplicate_trade",
     Severity.WARNING,
     """
-    SELECT bot_id, symbol, side, entry_time, quantity,
+    SELECT bot_id, symbol, side, date_trunc('second', entry_time) AS entry_time, quantity,
            array_agg(id ORDER BY id) AS ids,
            array_agg(trade_id ORDER BY id) AS trade_ids,
            array_agg(source ORDER BY id) AS sources
     FROM trading.trades
     WHERE entry_time >= %(rows_since)s AND entry_time <= %(now)s AND status <> 'cancelled'
-    GROUP BY bot_id, symbol, side, entry_time, quantity
+    GROUP BY bot_id, symbol, side, date_trunc('second', entry_time), quantity
     HAVING count(*) > 1
     ORDER BY bot_id, entry_time, symbol, side, quantity
     LIMIT %(limit)s

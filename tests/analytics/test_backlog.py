@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -185,3 +187,25 @@ def test_a_refused_batch_leaves_no_mark(chained: Bot, bot_client: APIClient) -> 
 
     assert response.status_code == 400
     assert marks() == []
+
+
+def test_a_batch_entered_today_skips_the_marking_a_late_one_takes(
+    chained: Bot, bot_client: APIClient
+) -> None:
+    now = timezone.now()
+    today_start = datetime.combine(TODAY, datetime.min.time(), UTC)
+    fresh = trade(1, max(today_start, now - timedelta(minutes=5)), None, "0")
+    late = trade(2, ago(1, 0), None, "0")  # entered yesterday: its exit may come after the mark
+
+    with CaptureQueriesContext(connection) as plain:
+        send(bot_client, fresh)
+    with CaptureQueriesContext(connection) as marking:
+        send(bot_client, late)
+
+    assert [
+        "risk_metrics_backlog" in q["sql"]
+        for c in (plain, marking)
+        for q in c.captured_queries
+        if "INSERT INTO trading.trades" in q["sql"]
+    ] == [False, True]
+    assert marks() == []  # neither entered before the chain's first day nor closed

@@ -206,6 +206,30 @@ def test_var_window_is_ninety_days_and_zero_without_losses(db: None) -> None:
     assert txt(summary["total_equity_usd"]) == "1125.00000000"  # realized: 1000 + 120 + 2 + 3
 
 
+def test_var_leaves_out_the_losses_before_its_ninety_days(db: None) -> None:
+    bot = make_bot("old_losses", initial_capital_usd=Decimal("10000"))
+    # Losing days 91 to 120 days ago, winning days since.
+    trades = [
+        (TODAY - timedelta(days=n, hours=-10), "-50" if n > 90 else "5") for n in range(1, 121)
+    ]
+    for exit_, pnl in trades:
+        close(bot, exit_, pnl)
+    make_balance(bot, ts=NOW - timedelta(minutes=5), equity_usd=Decimal("10000"))
+
+    before = portfolio_summary(now=NOW)
+    # One loss on the window's first day (90 days ago) is the only one VaR can see.
+    inside = (TODAY - timedelta(days=90, hours=-11), "-400")
+    close(bot, *inside)
+    after = portfolio_summary(now=NOW)
+
+    assert before["var_days"] == after["var_days"] == 90
+    assert (txt(before["var_95_usd"]), txt(before["var_99_usd"])) == ("0", "0")
+    days, q95, q99 = numpy_var([*trades, inside], 10000.0, TODAY - timedelta(days=90))
+    assert days == 90 and q95 > 0 and q99 < 0  # 1 losing day in 90: beyond the 95% quantile
+    assert txt(after["var_95_usd"]) == "0"
+    assert txt(after["var_99_usd"]) == usd(-q99 * 10000.0)
+
+
 def test_snapshot_list_newest_first_in_range(db: None, django_assert_num_queries: Any) -> None:
     for hours in (1, 2, 3):
         PortfolioSnapshot.objects.create(

@@ -18,6 +18,7 @@ from analytics import tasks
 from analytics.models import BotDailyPerformance, PortfolioSnapshot
 from analytics.services import portfolio_snapshot_take, snapshot_bucket
 from atb_site.celery import enqueue_on_commit
+from audit.models import RiskEvent
 from audit.tasks import data_quality_check_task
 from tests.factories import make_bot, make_closed_trade, make_position
 from trading.db import advisory_lock, advisory_lock_key
@@ -295,7 +296,25 @@ def test_the_check_tasks_run_their_services(db: None) -> None:
     make_bot("quiet", status="paused")
     assert tasks.risk_limits_check_task() == 0
     assert tasks.heartbeat_stale_check_task() == 0
-    assert isinstance(data_quality_check_task(), int)
+    assert data_quality_check_task() == 0
+    assert not RiskEvent.objects.exists()
+
+    # A bot over its position-size limit whose heartbeat stopped ten minutes ago.
+    loud = make_bot(
+        "loud",
+        max_position_size_usd=Decimal("1000"),
+        last_heartbeat_at=timezone.now() - timedelta(minutes=10),
+    )
+    make_position(loud)  # 1 BTC at 60,000
+
+    assert tasks.risk_limits_check_task() == 1
+    assert tasks.heartbeat_stale_check_task() == 1
+    assert sorted(RiskEvent.objects.values_list("bot_id", "event_type")) == [
+        ("loud", "position_size_limit"),
+        ("loud", "stale_heartbeat"),
+    ]
+    # Run again: the same breaches, no new events.
+    assert (tasks.risk_limits_check_task(), tasks.heartbeat_stale_check_task()) == (0, 0)
 
 
 # --- queued on commit ------------------------------------------------------------------------

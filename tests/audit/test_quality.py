@@ -187,9 +187,13 @@ def test_fills_that_disagree_with_the_orders_filled_quantity(bot: Bot) -> None:
 
 def test_the_same_trade_under_two_sources(bot: Bot, other: Bot) -> None:
     entry = NOW - timedelta(hours=2)
-    a = make_trade(bot, trade_id="live-1", source="live", entry_time=entry)
+    # The bot sent its time to the millisecond; the legacy table kept whole seconds.
+    a = make_trade(
+        bot, trade_id="live-1", source="live", entry_time=entry + timedelta(milliseconds=437)
+    )
     b = make_trade(bot, trade_id="imp-1", source="imported", entry_time=entry)
     make_trade(other, trade_id="live-1", entry_time=entry)  # another bot's is not a duplicate
+    make_trade(bot, trade_id="next-second", entry_time=entry + timedelta(seconds=1))
     make_trade(bot, trade_id="other-qty", entry_time=entry, quantity=Decimal("0.6"))
     make_trade(bot, trade_id="cancelled", entry_time=entry, status="cancelled")
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from trading.models import Bot, TradeSide, TradeStatus
-from trading.services.ingest.backlog import TRADE_WRITTEN, with_backlog_mark
+from trading.services.ingest.backlog import TRADE_WRITTEN, may_make_stale, with_backlog_mark
 from trading.services.ingest.common import (
     PCT_PLACES,
     USD_PLACES,
@@ -38,9 +38,7 @@ TRADE_COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = [name for name, _ in TRADE_COLUMNS]
 _MUTABLE = [name for name in _NAMES if name != "trade_id"]
 
-# The upsert also marks the bot's risk_metrics days that a trade for a past day makes stale
-# (trading.services.ingest.backlog).
-TRADE_UPSERT_SQL = with_backlog_mark(f"""
+_UPSERT_SQL = f"""
 INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
 SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
 FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in TRADE_COLUMNS)})
@@ -49,8 +47,12 @@ ON CONFLICT (bot_id, trade_id) DO UPDATE SET
     {", ".join(f"{n} = EXCLUDED.{n}" for n in _MUTABLE)}, updated_at = now()
 WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
     IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in _MUTABLE)})
-RETURNING {TRADE_WRITTEN}
-""")  # noqa: S608 - identifiers are the constants above; values are parameters
+RETURNING {{returning}}
+"""  # noqa: S608 - identifiers are the constants above; values are parameters
+TRADE_UPSERT_SQL = _UPSERT_SQL.format(returning="(xmax = 0) AS created")
+# The same, marking the bot's risk_metrics days that trades for past days make stale
+# (trading.services.ingest.backlog): for batches where that can happen.
+TRADE_UPSERT_MARKING_SQL = with_backlog_mark(_UPSERT_SQL.format(returning=TRADE_WRITTEN))
 
 
 def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +77,8 @@ def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
 def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     """Insert new trades and update changed ones, keyed by (bot, trade_id), in one statement.
 
-    A trade sent again with the same content is left alone (``unchanged``).
+    A trade sent again with the same content is left alone (``unchanged``). A batch with a
+    trade entered before today also marks the risk_metrics days it makes stale.
     """
     if not rows:
         return UpsertCounts(0, 0, 0)
@@ -86,7 +89,9 @@ def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     # In a caller's transaction, a savepoint keeps a refusal from aborting the caller's work.
     in_transaction = connection.in_atomic_block
     with transaction.atomic() if in_transaction else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(TRADE_UPSERT_SQL, params)
+        cursor.execute(
+            TRADE_UPSERT_MARKING_SQL if may_make_stale(rows) else TRADE_UPSERT_SQL, params
+        )
         flags = [created for (created,) in cursor.fetchall()]
     created = sum(flags)
     updated = len(flags) - created
