@@ -219,7 +219,8 @@ def test_one_bad_candle_in_a_large_batch_is_named_and_nothing_is_written(
 
 
 def test_every_bad_candle_gets_its_field_and_reason(bot_client: APIClient) -> None:
-    future = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    # Two hours on, then back to the hour: at least an hour ahead whatever the minute now.
+    future = (datetime.now(UTC) + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     body = [
         candle(0),
         candle(1, low="101"),  # above open
