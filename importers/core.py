@@ -30,13 +30,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
+import sqlite3
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,7 +55,7 @@ from analytics.tasks import risk_metrics_backfill, views_refresh_task
 from atb_site.celery import enqueue_on_commit
 from audit.services.records import system_event_record
 from botconfig.services import bot_register
-from trading.models import Bot, BotMode
+from trading.models import Bot, BotMode, Trade
 from trading.services.ingest import RowsRefused, UpsertCounts, risk_metrics_backlog_mark
 
 __all__ = [
@@ -67,13 +74,17 @@ __all__ = [
     "ReportWarning",
     "SourceError",
     "TableCounts",
+    "column_text",
     "decimal_argument",
     "decimal_for",
     "decimal_from_real",
     "decimal_places",
     "import_run",
+    "json_strict",
     "legacy_json",
+    "nul_escaped",
     "source_label",
+    "sqlite_read_only",
     "symbol_split",
     "utc_from_epoch_ms",
     "utc_parse",
@@ -317,6 +328,17 @@ class ImportContext:
             legacy["symbol"] = raw
         return symbol
 
+    def text(self, table: str, key: str, name: str, value: object, legacy: dict[str, Any]) -> str:
+        """``column_text`` for the trades column ``name``; when the text had to change, the text
+        as read is kept in ``legacy[name]`` and the report warns."""
+        text, change = column_text(
+            value, getattr(Trade._meta.get_field(name), "max_length", 0) or 0
+        )
+        if change is not None:
+            legacy[name] = nul_escaped(value)
+            self.report.warn(table, key, f"{name} {change}: the full text is kept under legacy")
+        return text
+
     def write(
         self,
         table: str,
@@ -335,19 +357,54 @@ class ImportContext:
             for start in range(0, len(rows), chunk):
                 part = rows[start : start + chunk]
                 try:
-                    counts = service(bot=self.bot, rows=part)
+                    with transaction.atomic():  # a savepoint: the probe below needs it
+                        counts = service(bot=self.bot, rows=part)
                 except RowsRefused as exc:
                     index, name, reason = exc.errors[0]
                     key = keys(part[index]) if keys is not None else f"row {start + index}"
                     raise SourceError(
                         f"{table} {key}: {name or 'row'}: {reason} ({len(exc.errors)} rows refused)"
                     ) from exc
+                except DatabaseError as exc:
+                    raise self._refused(table, service, part, start, keys, exc) from exc
                 self.report.add(table, counts)
                 if counts.created or counts.updated:
                     self.touched(part)
                 bar.advance(len(part))
         finally:
             bar.close()
+
+    def _refused(
+        self,
+        table: str,
+        service: Callable[..., UpsertCounts],
+        part: list[dict[str, Any]],
+        start: int,
+        keys: Callable[[dict[str, Any]], str] | None,
+        error: DatabaseError,
+    ) -> SourceError:
+        """What the database refused of a chunk, named: each row is written alone, in a savepoint
+        always rolled back, until one fails. (Only on failure; the import then stops.)"""
+        for index, row in enumerate(part):
+            try:
+                with transaction.atomic():
+                    service(bot=self.bot, rows=[row])
+                    raise _Probed
+            except _Probed:
+                continue
+            except (DatabaseError, RowsRefused) as exc:
+                key = keys(row) if keys is not None else f"row {start + index}"
+                return SourceError(f"{table} {key}: the database refused it: {_first_line(exc)}")
+        rows = f"rows {start}-{start + len(part) - 1}"
+        return SourceError(f"{table} {rows}: the database refused them: {_first_line(error)}")
+
+
+class _Probed(Exception):
+    """Rolls back a row written only to see whether the database takes it."""
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -620,17 +677,101 @@ def symbol_split(raw: str, quotes: Iterable[str] = QUOTE_CURRENCIES) -> str | No
     return None
 
 
-def legacy_json(text: object) -> tuple[Any, bool]:
-    """JSON text as its value, and whether it parsed. Broken JSON is kept: ``{"legacy_raw":
-    text}``; None and '' give ``{}``. The caller warns with the row's legacy key."""
+# ``\u0000`` as json.dumps writes a NUL: not preceded by an escaped backslash of the text.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def json_strict(text: str) -> Any:
+    """JSON text as PostgreSQL's jsonb takes it: ``NaN``, ``Infinity`` and ``-Infinity`` (which
+    Python's ``json.dumps`` writes, and ``json.loads`` reads back) and NUL characters (a
+    ``\\u0000`` in a string or a key) are refused with ValueError, as malformed text is."""
+    value = json.loads(text, parse_constant=_no_constant)
+    if _NUL_ESCAPE.search(json.dumps(value)):  # json.dumps in C: a NUL anywhere, key or value
+        raise ValueError("a string in it holds a NUL character, which jsonb cannot store")
+    return value
+
+
+def legacy_json(text: object) -> tuple[Any, str | None]:
+    """JSON text as its value, and None; or, when jsonb cannot hold it, ``{"legacy_raw": text}``
+    and why (the caller warns with the row's legacy key). None and '' give ``{}``.
+
+    Broken is malformed text, and valid JSON that jsonb refuses (``json_strict``): NaN,
+    Infinity, NUL. A NUL character in the text itself is kept as the six characters
+    ``\\u0000``, the only thing changed of what the source held."""
     if text is None or text == "":
-        return {}, True
-    if not isinstance(text, str):
-        return {"legacy_raw": str(text)}, False
+        return {}, None
+    raw = text if isinstance(text, str) else str(text)
     try:
-        return json.loads(text), True
-    except ValueError:
-        return {"legacy_raw": text}, False
+        return json_strict(raw), None
+    except ValueError as exc:
+        return {"legacy_raw": nul_escaped(raw)}, str(exc)
+
+
+def nul_escaped(value: object) -> str:
+    """Text as jsonb can keep it: a NUL character (which PostgreSQL's text and jsonb cannot
+    hold) as the six characters ``\\u0000``; nothing else changed."""
+    return str(value).replace("\x00", "\\u0000")
+
+
+def column_text(value: object, max_length: int) -> tuple[str, str | None]:
+    """Legacy text as a varchar(``max_length``) column holds it, and how it had to change (None
+    when it did not): NUL characters, which PostgreSQL's text cannot hold, are dropped; text
+    longer than the column is cut to it. None is ''."""
+    text = "" if value is None else str(value)
+    changes = []
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+        changes.append("held NUL characters (dropped)")
+    if len(text) > max_length:
+        changes.append(f"is {len(text):,} characters, cut to the column's {max_length}")
+        text = text[:max_length]
+    return text, "; ".join(changes) or None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened with ``mode=ro`` (SQLite itself refuses any write, and creates no file
+    for a wrong path), and read once, so that a file it cannot read fails here."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def sqlite_read_only(path: str) -> Iterator[sqlite3.Connection]:
+    """The SQLite database at ``path``, read in place and never written.
+
+    A WAL-mode database (freqtrade's default) needs its ``-shm`` index beside it even to be
+    read; where that file is missing and the folder is not writable for this user (a read-only
+    mount, another user's folder), SQLite cannot open it. Then the database file and its
+    ``-wal`` (the last transactions, not yet in the main file) are copied into a private
+    temporary folder and read there. Raises SourceError when neither way opens it.
+    """
+    source = Path(path).resolve()
+    with ExitStack() as stack:
+        try:
+            conn = _connect_read_only(source)
+        except sqlite3.Error as exc:
+            if os.access(source.parent, os.W_OK):
+                raise SourceError(f"{path}: cannot open it as SQLite ({exc})") from exc
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atb-import-")))
+            copy = scratch / source.name
+            for suffix in ("", "-wal"):
+                if Path(f"{source}{suffix}").is_file():
+                    shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
+            try:
+                conn = _connect_read_only(copy)
+            except sqlite3.Error as again:
+                raise SourceError(f"{path}: cannot open it as SQLite ({again})") from again
+        stack.callback(conn.close)
+        yield conn
 
 
 def source_label(location: str) -> str:

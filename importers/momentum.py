@@ -20,6 +20,7 @@ from importers.core import (
     ImportJob,
     SourceError,
     legacy_json,
+    sqlite_read_only,
     utc_from_epoch_ms,
 )
 from trading.models import (
@@ -77,27 +78,22 @@ def source_read(path: str) -> dict[str, list[dict[str, Any]]]:
     file = Path(path)
     if not file.is_file():
         raise SourceError(f"{path}: no such SQLite file")
-    try:
-        # mode=ro: the legacy file is never changed (nor created, if the path is wrong).
-        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise SourceError(f"{path}: cannot open: {exc}") from exc
     tables: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for table, required in TABLES.items():
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-            if not columns:
-                raise SourceError(f"{path}: table {table} is missing")
-            missing = [name for name in required if name not in columns]
-            if missing:
-                raise SourceError(f"{path}: table {table} has no column {', '.join(missing)}")
-            cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {ORDER_BY[table]}")  # noqa: S608
-            names = [d[0] for d in cursor.description]
-            tables[table] = [dict(zip(names, row, strict=True)) for row in cursor]
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"{path}: cannot read: {exc}") from exc
-    finally:
-        conn.close()
+    with sqlite_read_only(path) as conn:
+        try:
+            for table, required in TABLES.items():
+                columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+                if not columns:
+                    raise SourceError(f"{path}: table {table} is missing")
+                missing = [name for name in required if name not in columns]
+                if missing:
+                    raise SourceError(f"{path}: table {table} has no column {', '.join(missing)}")
+                sql = f"SELECT * FROM {table} ORDER BY {ORDER_BY[table]}"  # noqa: S608
+                cursor = conn.execute(sql)
+                names = [d[0] for d in cursor.description]
+                tables[table] = [dict(zip(names, row, strict=True)) for row in cursor]
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"{path}: cannot read: {exc}") from exc
     return tables
 
 
@@ -154,12 +150,14 @@ def trade_map(ctx: ImportContext, row: dict[str, Any], *, exchange: str) -> dict
     exit_time = field.optional_time(row["exit_time"], "exit_time")
     if exit_time is not None and exit_time < entry_time:
         raise field.fail("exit_time", f"{row['exit_time']!r} is before entry_time")
-    metadata, parsed = legacy_json(row["metadata"])
-    if not parsed:
-        ctx.report.warn("trades", key, "metadata is not valid JSON: kept as legacy_raw")
+    metadata, broken = legacy_json(row["metadata"])
+    if broken:
+        ctx.report.warn("trades", key, f"metadata is not valid JSON ({broken}): kept as legacy_raw")
     strategy_data = metadata if isinstance(metadata, dict) else {"metadata": metadata}
     legacy: dict[str, Any] = {"table": "trades", "id": row["id"]}
     legacy.update({k: v for k, v in row.items() if k not in TABLES["trades"]})
+    if "legacy" in strategy_data:  # the metadata's own "legacy" key: kept, beside ours
+        legacy["metadata_legacy"] = strategy_data.pop("legacy")
     trade = {
         "trade_id": key,
         "symbol": ctx.symbol("trades", key, row["symbol"], legacy),
@@ -176,7 +174,7 @@ def trade_map(ctx: ImportContext, row: dict[str, Any], *, exchange: str) -> dict
         "status": TradeStatus.OPEN if exit_time is None else TradeStatus.CLOSED,
         "source": TradeSource.IMPORTED,
         "leverage": Decimal(1),
-        "exit_reason": row["exit_reason"] or "",
+        "exit_reason": ctx.text("trades", key, "exit_reason", row["exit_reason"], legacy),
         "entry_tag": "",
         "strategy_data": {**strategy_data, "legacy": legacy},
     }

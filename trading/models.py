@@ -240,8 +240,8 @@ class Trade(models.Model):
     status = models.CharField(max_length=16, choices=TradeStatus.choices, default=TradeStatus.OPEN)
     source = models.CharField(max_length=16, choices=TradeSource.choices, default=TradeSource.LIVE)
     leverage = PctField(default=1)
-    exit_reason = models.CharField(max_length=100, blank=True, default="")
-    entry_tag = models.CharField(max_length=100, blank=True, default="")
+    exit_reason = models.CharField(max_length=255, blank=True, default="")
+    entry_tag = models.CharField(max_length=255, blank=True, default="")
     position = models.ForeignKey(
         Position, on_delete=models.SET_NULL, null=True, blank=True, related_name="trades"
     )

@@ -56,10 +56,18 @@ def bot_defaults(database: FreqtradeDatabase) -> dict[str, str]:
 
 
 def freqtrade_job(
-    *, source: str, bot_id: str, initial_capital: Decimal | None = None, name: str = ""
+    *,
+    source: str,
+    bot_id: str,
+    initial_capital: Decimal | None = None,
+    name: str = "",
+    exchange: str = "",
 ) -> ImportJob:
     """The import of one freqtrade database for ``bot_id``; the source is read here, before any
-    write. A bot that does not exist yet is registered, which needs ``initial_capital``."""
+    write. A bot that does not exist yet is registered, which needs ``initial_capital``, and an
+    exchange: ``exchange`` when given, else the one its trades name (freqtrade keeps the
+    exchange in its configuration, not in the database, so a database without trades needs
+    ``exchange``)."""
     database = read_database(source)
     existing = Bot.objects.filter(pk=bot_id).values_list("initial_capital_usd", flat=True).first()
     capital = initial_capital if initial_capital is not None else existing
@@ -68,11 +76,17 @@ def freqtrade_job(
             f"bot {bot_id} does not exist: --initial-capital is needed to register it"
         )
     defaults = bot_defaults(database)
+    exchange = exchange.strip() or defaults["exchange"]
+    if existing is None and not exchange:
+        raise SourceError(
+            f"bot {bot_id} does not exist and {database.location} holds no trade naming its"
+            " exchange: --exchange is needed to register it"
+        )
     spec = BotSpec(
         bot_id=bot_id,
         name=name or bot_id,
         strategy_type=defaults["strategy_type"],
-        exchange=defaults["exchange"],
+        exchange=exchange,
         base_currency=defaults["base_currency"],
         initial_capital_usd=capital,
         mode=Bot._meta.get_field("mode").get_default(),  # as registered before core: paper

@@ -15,7 +15,11 @@ Pure functions: no database. The rules that are not obvious from the column name
   freqtrade's fee_open_cost / fee_close_cost are not totals.
 - entry_time is ``open_date``, freqtrade's own start of the trade: durations then equal
   freqtrade's (close_date - open_date). The entry order's fill time is kept beside it.
-- Every source column without a home of its own goes to the row's JSONB under ``legacy``.
+- An order whose ``filled`` is NULL filled nothing (a cancelled entry is written so): freqtrade's
+  own recalculation skips it (``not o.filled``).
+- Every source column without a home of its own goes to the row's JSONB under ``legacy``; text
+  too long for its column (or holding NUL) is cut, and kept whole in the JSONB
+  (``strategy_data.uncut``, an order's ``metadata.order_id``) with a warning.
 """
 
 import json
@@ -27,12 +31,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
 from typing import Any
 
+from importers.core import column_text, nul_escaped
 from importers.freqtrade.source import Row, flag, utc
 from trading.models import (
+    Order,
     OrderSide,
     OrderStatus,
     OrderType,
     PositionStatus,
+    Trade,
     TradeSide,
     TradeSource,
     TradeStatus,
@@ -42,6 +49,9 @@ from trading.services.ingest import trade_derived_fields
 QUANTITY = Decimal("1e-10")  # prices and quantities: NUMERIC(28, 10)
 USD = Decimal("1e-8")  # USD amounts: NUMERIC(20, 8)
 PCT = Decimal("1e-6")  # percentages and ratios: NUMERIC(12, 6)
+
+TAG_LENGTH = Trade._meta.get_field("exit_reason").max_length or 0  # freqtrade's 255 too
+EXCHANGE_ORDER_ID_LENGTH = Order._meta.get_field("exchange_order_id").max_length or 0
 
 # Stake currencies whose amounts are taken as USD as they are (pnl_usd, fees_usd).
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "USDP", "USDE"})
@@ -175,10 +185,12 @@ def _safe_price(order: Row) -> Any:
     return None
 
 
-def _safe_filled(order: Row) -> Any:
-    """What an order filled, as freqtrade's Order.safe_filled (amount when filled is unknown)."""
+def _filled(order: Row) -> Any:
+    """What an order filled. NULL is nothing: freqtrade's own trade recalculation skips an
+    order with ``not o.filled`` (a cancelled entry that never filled is written so), although
+    its ``Order.safe_filled`` would read NULL as the whole amount."""
     filled = order.get("filled")
-    return filled if filled is not None else (order.get("amount") or 0.0)
+    return filled if filled is not None else 0
 
 
 def _order_type(raw: Any) -> str:
@@ -219,7 +231,7 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
     for order in orders:
         ref = order_key(order["id"])
         is_entry = order.get("ft_order_side") == entry_side
-        filled = exact(_safe_filled(order))
+        filled = exact(_filled(order))
         price = _safe_price(order)
         if filled < 0:
             filled = Decimal(0)
@@ -272,10 +284,14 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
         has_fill = fill_price is not None and fill_price > 0
         submitted_at = utc(order.get("order_date"))
         role = '"entry"}' if is_entry else '"exit"}'
+        order_id, cut = column_text(order.get("order_id"), EXCHANGE_ORDER_ID_LENGTH)
+        if cut is not None:  # the full id stays in the order's metadata
+            warnings.append(("orders", ref, f"of {key}: order_id {cut}; kept whole in metadata"))
+            role = f'{role[:-1]}, "order_id": {json.dumps(nul_escaped(order.get("order_id")))}}}'
         unified_orders.append(
             {
                 "client_order_id": ref,
-                "exchange_order_id": str(order.get("order_id") or ""),
+                "exchange_order_id": order_id,
                 "trade_id": key,
                 "symbol": order.get("ft_pair") or trade["pair"],
                 "side": side,
@@ -329,9 +345,13 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
         "status": TradeStatus.OPEN if is_open else TradeStatus.CLOSED,
         "source": TradeSource.IMPORTED,
         "leverage": dec(trade.get("leverage"), PCT) or Decimal(1),
-        "exit_reason": trade.get("exit_reason") or "",
-        "entry_tag": trade.get("enter_tag") or "",
     }
+    cut_text: dict[str, str] = {}  # source text a column could not hold whole, as it was
+    for name, column in (("exit_reason", "exit_reason"), ("entry_tag", "enter_tag")):
+        row[name], cut = column_text(trade.get(column), TAG_LENGTH)
+        if cut is not None:
+            warnings.append(("trades", key, f"{column} {cut}; kept whole in strategy_data"))
+            cut_text[column] = nul_escaped(trade.get(column))
     if not is_open:
         if exit_qty > 0:
             row["exit_price"] = (exit_value / exit_qty).quantize(QUANTITY, ROUND_HALF_EVEN)
@@ -356,6 +376,8 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
         extra["entry_filled_at"] = entry_filled_at.isoformat()
     if exit_orders_filled:
         extra["exit_orders_filled"] = exit_orders_filled
+    if cut_text:
+        extra["uncut"] = cut_text
     if custom_data:
         extra["custom_data"] = {
             str(cd["cd_key"]): legacy(cd, frozenset({"id", "ft_trade_id", "cd_key"}))

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from importers.core import SourceError
+from importers.core import SourceError, sqlite_read_only
 
 Row = dict[str, Any]
 
@@ -98,13 +98,7 @@ def _read(query: Query, tables: dict[str, set[str]], location: str) -> Freqtrade
 def _sqlite(path: str) -> Iterator[tuple[Query, dict[str, set[str]]]]:
     if not Path(path).is_file():
         raise SourceError(f"{path}: no such file")
-    # mode=ro: SQLite itself refuses any write, so the source is read in place and kept as is.
-    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise SourceError(f"{path}: cannot open it as SQLite ({exc})") from exc
-    try:
+    with sqlite_read_only(path) as conn:
 
         def query(sql: str) -> list[Row]:
             cursor = conn.execute(sql)
@@ -121,8 +115,6 @@ def _sqlite(path: str) -> Iterator[tuple[Query, dict[str, set[str]]]]:
             yield query, tables
         except sqlite3.Error as exc:
             raise SourceError(f"{path}: cannot read it as SQLite ({exc})") from exc
-    finally:
-        conn.close()
 
 
 def _postgres_url(source: str) -> tuple[str, str]:

@@ -13,11 +13,14 @@ just before, and an order's filled_quantity and avg_fill_price are its single fi
 and price, which is what ``order_fill_upsert_many`` would compute from it.
 """
 
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 from django.db import connection
 
+from importers.core import SourceError
 from trading.models import Bot
 from trading.services.ingest import UpsertCounts, position_upsert_many
 from trading.services.ingest.backlog import TRADE_WRITTEN, with_backlog_mark
@@ -169,11 +172,32 @@ def staging_create() -> None:
         cursor.execute(STAGE_SQL)
 
 
+# Where PostgreSQL says a COPY failed: "COPY ft_trade_rows, line 3, column exit_reason: ...".
+_COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
+
+
 def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """COPY ``rows`` into the staging ``table``; a row the database refuses (a value its column
+    cannot hold) raises SourceError naming the row's legacy key, the column and the reason."""
     cursor.execute(f"TRUNCATE {table}")
-    with cursor.copy(f"COPY {table} ({_cols(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
+    try:
+        with cursor.copy(f"COPY {table} ({_cols(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+    except psycopg.DataError as exc:
+        found = _COPY_CONTEXT.search(exc.diag.context or "")
+        if found is None or not 0 < int(found.group(1)) <= len(rows):
+            raise
+        what, key = _STAGED[table]
+        row = rows[int(found.group(1)) - 1]
+        raise SourceError(
+            f"{what} {row[key]}: {found.group(2) or 'row'}: the database refused it"
+            f" ({exc.diag.message_primary})"
+        ) from exc
+
+
+# A staging table's rows: what the report calls them, and the column that names one.
+_STAGED = {"ft_trade_rows": ("trades", "trade_id"), "ft_order_rows": ("orders", "client_order_id")}
 
 
 def _returned(cursor: Any, sql: str, bot: Bot, sent: int) -> UpsertCounts:

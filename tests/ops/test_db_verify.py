@@ -17,6 +17,7 @@ from audit.dbadmin import canonical_type, database_verify
 from audit.dbadmin.verify import EXACT_COUNT_BELOW, MATERIALIZED_VIEWS, TRIGGERS
 from tests.factories import make_bot, make_trade
 from tests.ops.dbadmin_support import manage, scratch_database, sql
+from trading.models import Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -306,6 +307,7 @@ def test_the_command_exits_1_after_a_column_is_altered_by_hand_on_a_real_databas
         sql(url, "ALTER TABLE trading.trades ALTER COLUMN exit_reason TYPE text")
         damaged = manage("db_verify", url=url)
     assert damaged.returncode == 1
+    width = Trade._meta.get_field("exit_reason").max_length
     assert [
         re.split(r"\s{2,}", line) for line in damaged.stdout.splitlines() if "ERROR" in line
     ] == [
@@ -313,7 +315,7 @@ def test_the_command_exits_1_after_a_column_is_altered_by_hand_on_a_real_databas
             "columns",
             "ERROR",
             "trading.trades.exit_reason",
-            "type: expected character varying(100), found text",
+            f"type: expected character varying({width}), found text",
         ]
     ]
     assert damaged.stderr.strip() == "CommandError: db_verify: FAILED: 1 error, 0 warnings"

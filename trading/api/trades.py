@@ -58,8 +58,8 @@ TRADE_SHAPE = Shape(
             TradeSource.values, required=False, null=True, help="Defaults to the bot's mode."
         ),
         "leverage": pct(gt=Decimal(0), default=Decimal(1)),
-        "exit_reason": text(100, required=False, default=""),
-        "entry_tag": text(100, required=False, default=""),
+        "exit_reason": text(255, required=False, default=""),
+        "entry_tag": text(255, required=False, default=""),
         "strategy_data": F("object", required=False, default=dict),
     },
     rules=[_trade_rules],

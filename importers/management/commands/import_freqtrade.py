@@ -27,6 +27,12 @@ class Command(ImportCommand):
             "it is registered here, and an opening account_balance at the first trade.",
         )
         parser.add_argument("--name", default="", help="The bot's name, if it is registered.")
+        parser.add_argument(
+            "--exchange",
+            default="",
+            help="The bot's exchange, if it is registered (default: the one its trades name; "
+            "needed when the database holds no trade yet).",
+        )
 
     def job(self, **options: Any) -> ImportJob:
         return freqtrade_job(
@@ -34,4 +40,5 @@ class Command(ImportCommand):
             bot_id=options["bot_id"],
             initial_capital=options["initial_capital"],
             name=options["name"],
+            exchange=options["exchange"],
         )
