@@ -80,6 +80,7 @@ __all__ = [
     "decimal_from_real",
     "decimal_places",
     "import_run",
+    "json_nul_escaped",
     "json_strict",
     "legacy_json",
     "nul_escaped",
@@ -679,6 +680,14 @@ def symbol_split(raw: str, quotes: Iterable[str] = QUOTE_CURRENCIES) -> str | No
 
 # ``\u0000`` as json.dumps writes a NUL: not preceded by an escaped backslash of the text.
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_nul_escaped(text: str) -> str:
+    """JSON text (as json.dumps writes it) with every NUL character in it written as the six
+    characters ``\\u0000``, a text jsonb can hold; a quick scan when there is none."""
+    if "\\u0000" not in text:
+        return text
+    return _NUL_ESCAPE.sub(lambda found: found.group(0)[:-6] + "\\\\u0000", text)
 
 
 def _no_constant(name: str) -> Any:

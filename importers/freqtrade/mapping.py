@@ -19,7 +19,8 @@ Pure functions: no database. The rules that are not obvious from the column name
   own recalculation skips it (``not o.filled``).
 - Every source column without a home of its own goes to the row's JSONB under ``legacy``; text
   too long for its column (or holding NUL) is cut, and kept whole in the JSONB
-  (``strategy_data.uncut``, an order's ``metadata.order_id``) with a warning.
+  (``strategy_data.uncut``, an order's ``metadata.order_id``) with a warning. A NUL character
+  (which jsonb cannot hold) in a kept column is written as the text ``\\u0000``.
 """
 
 import json
@@ -31,7 +32,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
 from typing import Any
 
-from importers.core import column_text, nul_escaped
+from importers.core import column_text, json_nul_escaped, nul_escaped
 from importers.freqtrade.source import Row, flag, utc
 from trading.models import (
     Order,
@@ -305,8 +306,10 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
                 "last_error": str(order.get("ft_cancel_reason") or ""),
                 "submitted_at": submitted_at,
                 "filled_at": filled_at if filled_q > 0 else None,
-                "metadata": f'{{"legacy": {_ORDER_LEGACY.text(order)}, "fee_rate":'
-                f' {fee_rate_json[is_entry]}, "role": {role}',
+                "metadata": json_nul_escaped(
+                    f'{{"legacy": {_ORDER_LEGACY.text(order)}, "fee_rate":'
+                    f' {fee_rate_json[is_entry]}, "role": {role}'
+                ),
                 "fill_quantity": filled_q if has_fill else None,
                 "fill_price": fill_price if has_fill else None,
                 "fill_fee": fee.quantize(QUANTITY, rounding=ROUND_HALF_EVEN) if has_fill else None,
@@ -384,7 +387,7 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
             for cd in custom_data
         }
     extra_json = json.dumps(extra)[1:-1]
-    row["strategy_data"] = (
+    row["strategy_data"] = json_nul_escaped(
         f'{{"legacy": {_TRADE_LEGACY.text(trade)}{", " if extra_json else ""}{extra_json}}}'
     )
     if stake.upper() not in USD_LIKE:

@@ -173,7 +173,7 @@ def staging_create() -> None:
 
 
 # Where PostgreSQL says a COPY failed: "COPY ft_trade_rows, line 3, column exit_reason: ...".
-_COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
+_COPY_CONTEXT = re.compile(r"COPY \w+, line (\d+)(?:, column (\w+))?")
 
 
 def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:

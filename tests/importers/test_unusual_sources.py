@@ -239,6 +239,23 @@ def test_tags_as_long_as_freqtrade_s_columns_fit_and_longer_are_kept_whole(
     assert "trades ft-1:" not in output.split("warnings", 1)[-1]
 
 
+def test_a_nul_in_a_column_kept_under_legacy_is_kept_as_text(tmp_path: Path) -> None:
+    # given: a NUL in a trade column and an order column the schema has no place for
+    source = edited(
+        FREQTRADE_DB,
+        tmp_path,
+        "UPDATE trades SET exit_order_status = 'clo' || char(0) || 'sed' WHERE id = 1",
+        "UPDATE orders SET ft_order_tag = 'a' || char(0) WHERE ft_trade_id = 1",
+    )
+    # when
+    freqtrade(source)
+    # then: as the six characters \u0000, nothing else changed
+    trade = Trade.objects.get(bot_id="ft_edge", trade_id="ft-1")
+    assert trade.strategy_data["legacy"]["exit_order_status"] == "clo\\u0000sed"
+    tags = {o.metadata["legacy"]["ft_order_tag"] for o in Order.objects.filter(trade=trade)}
+    assert tags == {"a\\u0000"}
+
+
 def test_an_order_id_longer_than_the_column_is_kept_whole_in_metadata(tmp_path: Path) -> None:
     (entry,) = rows(
         FREQTRADE_DB, "SELECT id FROM orders WHERE ft_trade_id = 1 AND ft_order_side = 'buy'"
