@@ -2,7 +2,8 @@
 
 Pure functions: no database. The rules that are not obvious from the column names:
 
-- quantity is the ORIGINAL size: the sum of the entry orders' fills. After a partial exit,
+- quantity is the ORIGINAL size: the sum of the entry orders' fills, each less the fee paid in
+  the base currency (``ft_fee_base``), as freqtrade sums them. After a partial exit,
   freqtrade's ``amount`` is what is left, so it is the open position's quantity, not the trade's.
 - exit_price is the quantity-weighted average over all filled exit orders; freqtrade's
   ``close_rate`` is the last exit's price only.
@@ -245,12 +246,15 @@ def map_trade(trade: Row, orders: list[Row], custom_data: list[Row]) -> MappedTr
             warnings.append(("orders", ref, f"of {key}: filled {filled} without any price"))
         if counted:
             fees += fee
+            # What the trade holds of it: the fill less a fee paid in the base currency
+            # (freqtrade's safe_amount_after_fee, which its own recalculation sums).
+            net = filled - exact(order.get("ft_fee_base"))
             if is_entry:
-                entry_qty += filled
+                entry_qty += net
                 entry_filled_at = entry_filled_at or filled_at
             else:
-                exit_qty += filled
-                exit_value += filled * exact(price)
+                exit_qty += net
+                exit_value += net * exact(price)
                 exit_orders_filled += 1
                 last_exit_at = filled_at or last_exit_at
 

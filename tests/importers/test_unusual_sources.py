@@ -210,6 +210,33 @@ def test_an_order_that_filled_nothing_null_is_not_counted_into_its_trade(tmp_pat
     assert Order.objects.filter(bot_id="ft_edge").count() == 320  # the sample's 319, and this
 
 
+def test_a_fee_paid_in_the_base_currency_is_not_part_of_the_trade_s_quantity(
+    tmp_path: Path,
+) -> None:
+    # given: trade 1's entry paid 0.1 % of its fill in the base currency, its exit sold the rest
+    (entry,) = rows(
+        FREQTRADE_DB, "SELECT * FROM orders WHERE ft_trade_id = 1 AND ft_order_side = 'buy'"
+    )
+    fee_base = entry["filled"] / 1000
+    source = edited(
+        FREQTRADE_DB,
+        tmp_path,
+        ("UPDATE orders SET ft_fee_base = ? WHERE id = ?", (fee_base, entry["id"])),
+        (
+            "UPDATE orders SET filled = filled - ?, amount = amount - ?"
+            " WHERE ft_trade_id = 1 AND ft_order_side = 'sell'",
+            (fee_base, fee_base),
+        ),
+    )
+    # when
+    output = freqtrade(source)
+    # then: the trade is what it holds, as freqtrade's amount; entries and exits agree
+    trade = Trade.objects.get(bot_id="ft_edge", trade_id="ft-1")
+    net = Decimal(repr(entry["filled"])) - Decimal(repr(fee_base))
+    assert trade.quantity == net.quantize(Decimal("1e-10"))
+    assert "trades ft-1: exits filled" not in output
+
+
 def test_tags_as_long_as_freqtrade_s_columns_fit_and_longer_are_kept_whole(
     tmp_path: Path,
 ) -> None:
