@@ -203,6 +203,31 @@ def test_repeats_in_the_batch_and_candles_stored_by_another_bot_are_counted_as_d
     assert again.json() == {"inserted": 0, "duplicates": 4}
 
 
+def test_a_stored_candle_in_a_later_chunk_of_a_streamed_batch_is_skipped(
+    bot_client: APIClient,
+) -> None:
+    # given: minute 2,500 stored; the batch's first chunk (1,000 candles) meets none, so the
+    # batch is streamed straight into the table until the COPY meets it
+    make_candle(ts=T0 + timedelta(minutes=2_500), close=Decimal("101"))
+    body = [candle(n) for n in range(3_000)]
+    # when
+    response = bot_client.post(MARKET, body, format="json")
+    # then: the COPY undone, the batch written by the sorted path: all but the stored one
+    assert response.json() == {"inserted": 2_999, "duplicates": 1}
+    assert MarketData.objects.count() == 3_000
+    assert MarketData.objects.get(ts=T0 + timedelta(minutes=2_500)).close == Decimal("101")
+
+
+def test_a_repeat_in_a_later_chunk_of_a_streamed_batch_is_skipped_the_first_stays(
+    bot_client: APIClient,
+) -> None:
+    body = [candle(n) for n in range(2_500)]
+    body.append(candle(7, close="108"))  # in the third chunk: minute 7 again, other values
+    response = bot_client.post(MARKET, body, format="json")
+    assert response.json() == {"inserted": 2_500, "duplicates": 1}
+    assert MarketData.objects.get(ts=T0 + timedelta(minutes=7)).close == Decimal("105")
+
+
 def test_one_bad_candle_in_a_large_batch_is_named_and_nothing_is_written(
     bot_client: APIClient,
 ) -> None:

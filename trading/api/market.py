@@ -10,6 +10,8 @@ bad candle gets the same errors, in the same format, as every other endpoint.
 import base64
 import binascii
 import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,7 +34,7 @@ from trading.api.trades import IDEMPOTENCY_PARAMETER
 from trading.models import Timeframe
 from trading.selectors.market import market_data_range, prices_latest
 from trading.services.ingest import jsonb_text
-from trading.services.market import TIMEFRAME_SECONDS, CandleRow, market_data_insert_many
+from trading.services.market import TIMEFRAME_SECONDS, CandleRow, market_data_insert_stream
 
 MAX_CANDLES = 50_000
 DEFAULT_LIMIT = 1_000
@@ -105,8 +107,8 @@ CANDLE_SHAPE = Shape(
 )
 CandleInputSerializer = CANDLE_SHAPE.serializer()
 
-_DIGITS = "0123456789"
-_PLAIN_NUMBERS = _DIGITS + ".;"
+# Open, high, low, close and volume as the fast path takes them, joined by ";".
+_PLAIN_PRICES = re.compile(";".join(["[0-9.]{1,11}"] * 5))
 _NUMBER_TYPES = frozenset((str, Decimal, int))
 _FAST_MISSES = (KeyError, TypeError, ValueError, ArithmeticError)
 TS_OUT_OF_RANGE = "must be between 1970 and 9998"  # as the Shape words it
@@ -158,24 +160,25 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
     close = item["close"]
     volume = item.get("volume", "0")
     if (
-        type(open_) not in _NUMBER_TYPES
-        or type(high) not in _NUMBER_TYPES
-        or type(low) not in _NUMBER_TYPES
-        or type(close) not in _NUMBER_TYPES
-        or type(volume) not in _NUMBER_TYPES
+        type(open_) is not str
+        or type(high) is not str
+        or type(low) is not str
+        or type(close) is not str
+        or type(volume) is not str
     ):
-        return None
+        if (
+            type(open_) not in _NUMBER_TYPES
+            or type(high) not in _NUMBER_TYPES
+            or type(low) not in _NUMBER_TYPES
+            or type(close) not in _NUMBER_TYPES
+            or type(volume) not in _NUMBER_TYPES
+        ):
+            return None
+        open_, high, low, close, volume = str(open_), str(high), str(low), str(close), str(volume)
     # As text (a Decimal as str() writes it): digits and points only, so no sign, exponent,
-    # space or NaN, and five parts of at most 11 characters each, so within 18 digits before
-    # the point and 10 after. float() refuses "1.2.3" and ".".
-    numbers = f"{open_};{high};{low};{close};{volume}"
-    if numbers.strip(_PLAIN_NUMBERS):
-        return None
-    parts = numbers.split(";")
-    if len(parts) != 5:
-        return None
-    open_, high, low, close, volume = parts
-    if len(open_) > 11 or len(high) > 11 or len(low) > 11 or len(close) > 11 or len(volume) > 11:
+    # space or NaN, and at most 11 characters, so within 18 digits before the point and 10
+    # after. float() refuses "1.2.3" and ".".
+    if _PLAIN_PRICES.fullmatch(f"{open_};{high};{low};{close};{volume}") is None:
         return None
     o, h, lo, c = float(open_), float(high), float(low), float(close)
     float(volume)
@@ -195,45 +198,62 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
     return (symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators_text)
 
 
-def candles_clean(items: list[Any], *, now: datetime) -> list[CandleRow]:
-    """Every candle cleaned, or InvalidInput naming every bad candle by its index."""
+STREAM_CANDLES = 1_000  # candles per chunk handed to the writer while the rest are cleaned
+
+
+def candles_clean(
+    items: list[Any], *, now: datetime, chunk: int = STREAM_CANDLES
+) -> Iterator[list[CandleRow]]:
+    """Every candle cleaned, ``chunk`` at a time, so that the first are written while the rest
+    are cleaned (market_data_insert_stream). After a bad candle no chunk comes any more: once
+    all are checked, InvalidInput names every bad candle by its index (and the writer, which
+    it stops, has written nothing)."""
     latest = now + FUTURE_SKEW
-    rows: list[CandleRow] = []
     names: set[str] = set()
     errors: list[FieldError] = []
     fast = _candle_fast
+    rows: list[CandleRow] = []
     for index, item in enumerate(items):
         try:
             row = fast(item, latest, names)
         except _FAST_MISSES:
             row = None
         if row is None:
-            try:
-                cleaned, item_errors = CANDLE_SHAPE.clean(item, index)
-            except OverflowError:  # an offset that takes the time out of Python's years
-                cleaned, item_errors = (
-                    {},
-                    [FieldError("ts", "must be between 1970 and 9998", index)],
-                )
-            if item_errors:
-                errors.extend(item_errors)
+            row = _candle_checked(item, index, errors)
+            if row is None:
                 continue
-            row = (
-                cleaned["symbol"],
-                cleaned["exchange"],
-                cleaned["timeframe"],
-                cleaned["ts"],
-                str(cleaned["open"]),
-                str(cleaned["high"]),
-                str(cleaned["low"]),
-                str(cleaned["close"]),
-                str(cleaned["volume"]),
-                indicators_json(cleaned["indicators"]),
-            )
         rows.append(row)
+        if len(rows) == chunk:
+            if not errors:
+                yield rows
+            rows = []
     if errors:
         raise InvalidInput(errors, batch=True)
-    return rows
+    if rows:
+        yield rows
+
+
+def _candle_checked(item: Any, index: int, errors: list[FieldError]) -> CandleRow | None:
+    """The candle through the generic Shape; None (its errors noted) when it is bad."""
+    try:
+        cleaned, item_errors = CANDLE_SHAPE.clean(item, index)
+    except OverflowError:  # an offset that takes the time out of Python's years
+        cleaned, item_errors = {}, [FieldError("ts", "must be between 1970 and 9998", index)]
+    if item_errors:
+        errors.extend(item_errors)
+        return None
+    return (
+        cleaned["symbol"],
+        cleaned["exchange"],
+        cleaned["timeframe"],
+        cleaned["ts"],
+        str(cleaned["open"]),
+        str(cleaned["high"]),
+        str(cleaned["low"]),
+        str(cleaned["close"]),
+        str(cleaned["volume"]),
+        indicators_json(cleaned["indicators"]),
+    )
 
 
 def _candle_items(request: Request) -> list[Any]:
@@ -451,8 +471,8 @@ class MarketDataView(APIView):
         def write() -> Response:
             items = _candle_items(request)
             refuse_foreign_bot_ids(items, bot)  # candles have no bot_id; another bot's is a 403
-            rows = candles_clean(items, now=timezone.now())
-            counts = market_data_insert_many(rows=rows)
+            chunks = candles_clean(items, now=timezone.now())
+            counts = market_data_insert_stream(chunks=chunks)
             return Response(counts.as_json())
 
         return idempotent(request, write)

@@ -20,16 +20,28 @@ holding 5,000,000 candles; medians): this COPY path 166 ms; COPY to staging + ON
 CONFLICT 312 ms; unnest() with psycopg adapting the lists element by element 512 ms. The
 staging table lives for one transaction (ON COMMIT DROP): no session state, so PgBouncer in
 transaction mode is fine.
+
+A batch from the API is streamed (``market_data_insert_stream``): it is handed over 1,000
+candles at a time while the rest are still being cleaned, and COPied on at once, so PostgreSQL
+parses and indexes one chunk on one core while Python cleans the next on the other. 10,000
+candles through the view, in-process on the durable server: 92 ms against 109-113 ms for
+cleaning everything first and writing after (medians of 20 batches, two runs each).
+
+The COPY text is built here, 1,000 rows at a time, and written a chunk at once: psycopg's
+write_row adapts every value by its type, which cost about a seventh more for the COPY of
+10,000 candles (71 ms against 62 ms, in-process, medians, a small table; PostgreSQL's own
+parsing and index upkeep, about 45 ms of it, is the same either way).
 """
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from psycopg.errors import UniqueViolation
+from django.db import IntegrityError, OperationalError, connection, transaction
+from psycopg.errors import DeadlockDetected, UniqueViolation
 
 from trading.models import Timeframe
 from trading.selectors.market import market_latest_for_keys
@@ -126,6 +138,38 @@ def _unique_and_spans(rows: list[CandleRow]) -> tuple[list[CandleRow], list[_Spa
     return unique, spans
 
 
+# COPY's text format: a backslash, tab, newline or carriage return inside a field is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# Rows per write: PostgreSQL parses one chunk while the next is being built.
+COPY_CHUNK_ROWS = 1_000
+
+
+def _copy_lines(rows: list[CandleRow]) -> str:
+    """The rows as lines of COPY's text format.
+
+    Only names and indicators can hold a character to escape: prices and volumes are decimal
+    text, the timeframe one of a few names, the time ISO-8601 with its offset. A batch holds few
+    names, so each is escaped once.
+    """
+    names: dict[str, str] = {}
+    escapes = _COPY_ESCAPES
+    lines: list[str] = []
+    for symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators in rows:
+        symbol_field = names.get(symbol)
+        if symbol_field is None:
+            symbol_field = names[symbol] = symbol.translate(escapes)
+        exchange_field = names.get(exchange)
+        if exchange_field is None:
+            exchange_field = names[exchange] = exchange.translate(escapes)
+        if indicators != "{}":
+            indicators = indicators.translate(escapes)
+        lines.append(
+            f"{symbol_field}\t{exchange_field}\t{timeframe}\t{ts.isoformat()}\t"
+            f"{open_}\t{high}\t{low}\t{close}\t{volume}\t{indicators}\n"
+        )
+    return "".join(lines)
+
+
 def _copy(sql: str, rows: list[CandleRow]) -> None:
     # psycopg's own cursor (Django's wrapper has no COPY); its errors still become Django's.
     with (
@@ -133,25 +177,26 @@ def _copy(sql: str, rows: list[CandleRow]) -> None:
         connection.wrap_database_errors,
         cursor.cursor.copy(sql) as copy,
     ):
-        for row in rows:
-            copy.write_row(row)
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            copy.write(_copy_lines(rows[start : start + COPY_CHUNK_ROWS]).encode())
 
 
 def _unless_raced(write: Callable[[], Any]) -> bool:
     """Run ``write`` in a savepoint; False (and nothing written) when it met a candle that a
-    racing batch stored meanwhile."""
+    racing batch stored meanwhile, or deadlocked with one (a streamed batch is written in the
+    order it arrived, not in key order)."""
     try:
         with transaction.atomic():
             write()
-    except IntegrityError as exc:
-        if isinstance(exc.__cause__, UniqueViolation):
+    except (IntegrityError, OperationalError) as exc:
+        if isinstance(exc.__cause__, UniqueViolation | DeadlockDetected):
             return False
         raise
     return True
 
 
-def _insert_new(rows: list[CandleRow], spans: list[_Span]) -> int:
-    """Insert the rows not stored yet; how many were inserted."""
+def _overlaps(spans: list[_Span]) -> bool:
+    """Whether any market of ``spans`` holds a stored candle within its span."""
     with connection.cursor() as cursor:
         cursor.execute(
             OVERLAP_SQL,
@@ -163,9 +208,15 @@ def _insert_new(rows: list[CandleRow], spans: list[_Span]) -> int:
                 [s.last for s in spans],
             ],
         )
-        overlaps = cursor.fetchone()
-        if not (overlaps and overlaps[0]) and _unless_raced(lambda: _copy(COPY_DIRECT_SQL, rows)):
-            return len(rows)
+        found = cursor.fetchone()
+    return bool(found and found[0])
+
+
+def _insert_new(rows: list[CandleRow], spans: list[_Span]) -> int:
+    """Insert the rows not stored yet; how many were inserted."""
+    if not _overlaps(spans) and _unless_raced(lambda: _copy(COPY_DIRECT_SQL, rows)):
+        return len(rows)
+    with connection.cursor() as cursor:
         cursor.execute(STAGING_SQL)
         _copy(COPY_STAGING_SQL, rows)
         if not _unless_raced(lambda: cursor.execute(INSERT_NEW_SQL)):
@@ -174,6 +225,13 @@ def _insert_new(rows: list[CandleRow], spans: list[_Span]) -> int:
         # Dropped at once (not only at commit), so that a second batch in one transaction works.
         cursor.execute("DROP TABLE market_data_staging")
     return inserted
+
+
+def _price_cache_after_commit(markets: list[MarketKey]) -> None:
+    # The latest candle as stored, not as sent: a backfill never moves a price backwards and a
+    # resent candle with other values never shows values the table does not hold.
+    latest = market_latest_for_keys(keys=markets)
+    transaction.on_commit(lambda: price_cache_update(candles=latest))
 
 
 def market_data_insert_many(*, rows: list[CandleRow]) -> InsertCounts:
@@ -188,8 +246,69 @@ def market_data_insert_many(*, rows: list[CandleRow]) -> InsertCounts:
     unique, spans = _unique_and_spans(rows)
     with transaction.atomic():
         inserted = _insert_new(unique, spans)
-        # The latest candle as stored, not as sent: a backfill never moves a price backwards and
-        # a resent candle with other values never shows values the table does not hold.
-        latest = market_latest_for_keys(keys=[span.market for span in spans])
-        transaction.on_commit(lambda: price_cache_update(candles=latest))
+        _price_cache_after_commit([span.market for span in spans])
     return InsertCounts(inserted=inserted, duplicates=len(rows) - inserted)
+
+
+def market_data_insert_stream(*, chunks: Iterable[list[CandleRow]]) -> InsertCounts:
+    """``market_data_insert_many`` for candles that come in chunks while the rest of their batch
+    is still being cleaned: each chunk is COPied on at once, so PostgreSQL parses and indexes
+    it on one core while Python cleans the next on the other.
+
+    Whatever ``chunks`` raises (a bad candle further on) stops the COPY and writes nothing.
+    The first chunk decides the path: when its candles meet stored ones (a resend, or a live
+    bot sending again its last candle), the whole batch takes ``market_data_insert_many``'s
+    sorted path. Otherwise the chunks are COPied straight into the table, repeats within the
+    batch left out as they come (the first stays); should a later chunk meet a stored candle,
+    or a racing batch, that COPY is undone and the whole batch takes the sorted path.
+    """
+    stream = iter(chunks)
+    first = next(stream, None)
+    if not first:
+        return InsertCounts(inserted=0, duplicates=0)
+    received: list[CandleRow] = []
+
+    def tee() -> Iterator[list[CandleRow]]:
+        for chunk in itertools.chain([first], stream):
+            received.extend(chunk)
+            yield chunk
+
+    with transaction.atomic():
+        written: list[int] = []
+        markets: dict[MarketKey, None] = {}
+        if not _overlaps(_unique_and_spans(first)[1]) and _unless_raced(
+            lambda: written.append(_copy_stream(tee(), markets))
+        ):
+            inserted = written[0]
+            _price_cache_after_commit(list(markets))
+        else:
+            if not received:  # the COPY never began
+                received.extend(first)
+            received.extend(row for chunk in stream for row in chunk)  # what is still to come
+            unique, spans = _unique_and_spans(received)
+            inserted = _insert_new(unique, spans)
+            _price_cache_after_commit([span.market for span in spans])
+    return InsertCounts(inserted=inserted, duplicates=len(received) - inserted)
+
+
+def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, None]) -> int:
+    """COPY ``chunks`` straight into the table as they come, each candle once; how many were
+    written. ``markets`` gets every market met."""
+    seen: set[tuple[str, str, str, datetime]] = set()
+    count = 0
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(COPY_DIRECT_SQL) as copy,
+    ):
+        for chunk in chunks:
+            fresh = []
+            for row in chunk:
+                key = row[:4]
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(row)
+                    markets[key[:3]] = None
+            copy.write(_copy_lines(fresh).encode())
+            count += len(fresh)
+    return count
