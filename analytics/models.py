@@ -1,8 +1,12 @@
-"""The analytics schema: portfolio snapshots and two materialized views (read-only models).
+"""The analytics schema: portfolio snapshots, two materialized views (read-only models), and the
+checkpoints of the bot summaries.
 
 The views are created with RunSQL (migrations 0002, then 0004); analytics/sql.py holds their SQL.
 """
 
+from typing import Any
+
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from trading.db import PctField, UsdField, schema_table
@@ -95,3 +99,83 @@ class BotPerformanceSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot_id} summary"
+
+
+class ExactDecimalField(models.DecimalField):
+    """NUMERIC without precision or scale: a number kept exactly as computed. Here, the shortest
+    decimal that reads back (``::float8``) as the very float8 the summary statement added up:
+    the schema stores no binary floating point, and nothing is lost either way."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 1000)  # nominal: the column has no typmod
+        kwargs.setdefault("decimal_places", 500)
+        super().__init__(**kwargs)
+
+    def db_type(self, connection: Any) -> str:
+        return "numeric"
+
+
+def _sum_field(**kwargs: Any) -> models.DecimalField:
+    """A sum of USD amounts (NUMERIC(20, 8) each): the same 8 places, room for many of them."""
+    return models.DecimalField(max_digits=40, decimal_places=8, **kwargs)
+
+
+class BotSummaryCheckpoint(models.Model):
+    """The state of a bot's all-time summary over its closed, non-backtest trades that exited
+    before ``cut`` (the start of a UTC day), as analytics.selectors.bots reads it: the summary is
+    this state combined with the few trades that exited since, in one statement.
+
+    Built from one snapshot of the trades, at their version ``trades_version``
+    (analytics.bot_trade_versions), by analytics.services.summaries. It serves only while the
+    versions row says no trade that exited before ``cut`` changed since it was built (the row's
+    ``checkpoint_version`` and ``earliest_exit_touched``, kept by the trades' version trigger),
+    and while the bot's initial capital is still ``initial_capital_usd``.
+
+    Every column is what the summary statement computes over those trades, kept exactly: sums
+    at their scale, the float8 sums of durations as avg() adds them (in exit order), and the
+    daily returns one by one (both as the exact decimals of those float8 values), so that the
+    combined figures equal the statement's to the digit.
+    """
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    cut = models.DateTimeField(help_text="Trades that exited before this (a UTC midnight).")
+    trades_version = models.BigIntegerField(help_text="The bot's trades version it was built at.")
+    initial_capital_usd = UsdField()
+    built_at = models.DateTimeField()
+    trades_closed = models.IntegerField()
+    wins = models.IntegerField()
+    losses = models.IntegerField()
+    breakeven = models.IntegerField()
+    win_pnl_usd = _sum_field(help_text="Sum of pnl_usd over the wins.")
+    loss_pnl_usd = _sum_field(help_text="Sum of pnl_usd over the losses (not above 0).")
+    net_pnl_usd = _sum_field()
+    fees_usd = _sum_field()
+    volume_usd = models.DecimalField(max_digits=60, decimal_places=20)  # quantity x entry_price
+    best_trade_usd = UsdField(null=True)
+    worst_trade_usd = UsdField(null=True)
+    # float8 sums of exit_time - entry_time in seconds, added in (exit_time, id) order, as avg()
+    # adds them (kept exactly: ExactDecimalField).
+    duration_s_sum = ExactDecimalField()
+    win_duration_s_sum = ExactDecimalField()
+    loss_duration_s_sum = ExactDecimalField()
+    first_trade_at = models.DateTimeField(null=True, help_text="The earliest entry_time.")
+    last_trade_at = models.DateTimeField(null=True, help_text="The latest exit_time.")
+    equity_usd = _sum_field(help_text="Realized equity after the last trade.")
+    peak_usd = _sum_field(help_text="Running peak of the equity (from initial capital).")
+    peak_at = models.DateTimeField(null=True, help_text="Last exit at which equity was the peak.")
+    max_drawdown_usd = _sum_field()
+    # The deepest point by percentage (ties: the earliest), and the peak it fell from.
+    trough_trade_id = models.BigIntegerField(null=True)
+    trough_at = models.DateTimeField(null=True)
+    trough_peak_usd = _sum_field(null=True)
+    trough_equity_usd = _sum_field(null=True)
+    trough_peak_at = models.DateTimeField(null=True)
+    # r (float8, kept exactly) of every UTC day from the first trade's entry day to the last
+    # trade's exit day; NULL where the equity the day started from was 0.
+    daily_returns = ArrayField(ExactDecimalField(null=True), default=list)
+
+    class Meta:
+        db_table = schema_table("analytics", "bot_summary_checkpoints")
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} summary before {self.cut:%Y-%m-%d}"

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from analytics.services import (
+    bot_summary_checkpoints_refresh,
     portfolio_snapshot_take,
     risk_metrics_backlog_redo,
     risk_metrics_rollup,
@@ -30,6 +31,7 @@ VIEWS_REFRESH = "analytics.views_refresh"
 RISK_LIMITS_CHECK = "analytics.risk_limits_check"
 HEARTBEAT_STALE_CHECK = "analytics.heartbeat_stale_check"
 RISK_METRICS_BACKFILL = "analytics.risk_metrics_backfill"
+SUMMARY_CHECKPOINTS_REFRESH = "analytics.summary_checkpoints_refresh"
 # The rollup task and `manage.py rollup_risk_metrics` write the same rows: one lock for both.
 RISK_METRICS_ROLLUP_LOCK = "analytics.risk_metrics_rollup"
 
@@ -93,6 +95,18 @@ def heartbeat_stale_check_task() -> int | None:
             skipped(HEARTBEAT_STALE_CHECK)
             return None
         return len(heartbeat_stale_check())
+
+
+@shared_task(name=SUMMARY_CHECKPOINTS_REFRESH, acks_late=True)
+def summary_checkpoints_refresh_task() -> int | None:
+    """Every bot's summary checkpoint that does not serve or is cut before today, rebuilt, so
+    that the day's reads of bot summaries combine it with today's trades only. Returns the
+    number armed, None if skipped."""
+    with advisory_lock(SUMMARY_CHECKPOINTS_REFRESH) as acquired:
+        if not acquired:
+            skipped(SUMMARY_CHECKPOINTS_REFRESH)
+            return None
+        return bot_summary_checkpoints_refresh()
 
 
 @shared_task(name=RISK_METRICS_BACKFILL, acks_late=True, bind=True, max_retries=20)

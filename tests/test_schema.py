@@ -32,7 +32,7 @@ SCHEMA_TABLES = {
         "api_tokens",
         "idempotency_keys",
     },
-    "analytics": {"portfolio_snapshots", "bot_trade_versions"},
+    "analytics": {"portfolio_snapshots", "bot_trade_versions", "bot_summary_checkpoints"},
     "config": {"bot_configurations"},
     "audit": {"system_events", "risk_events", "change_log", "backups"},
 }

@@ -4,6 +4,14 @@ The summary is one statement over the bot's closed trades, read in exit order (t
 id, as analytics/sql.py does) from the covering index ``trades_bot_closed_curve_idx``. The
 database does the sums, the running equity, its peak and the daily returns; Python only turns
 the return series' moments into Sharpe, Sortino, CAGR and Calmar.
+
+Over all of a busy bot's trades that statement takes over 100 ms, and it runs for the first
+read after any change to the bot's trades, which for a live bot is nearly every read. So the
+all-time summary without backtests (the dashboard's and the API's default) is read from the
+bot's checkpoint, the same statement's state over the trades that exited before the start of
+some UTC day, combined with the trades since (summary_checkpoint.py): the same row to the
+digit, from a few rows. A period (``since``, ``until``) or backtests included take the whole
+statement.
 """
 
 import logging
@@ -24,6 +32,8 @@ from analytics.selectors.common import (
     sortino,
     usd,
 )
+from analytics.selectors.summary_checkpoint import CHECKPOINT_COLUMNS, checkpoint_summary_sql
+from analytics.summary_sql import CHECKPOINT_USABLE
 from trading.models import Bot
 from trading.services.live_state import REDIS_ERRORS
 
@@ -137,21 +147,28 @@ LEFT JOIN LATERAL (
 )
 
 # What a cached summary cannot hold: the version of the bot's trades now, and the last equity
-# it reported (account_balance rows do not change the trades' version).
-_PROBE_SQL = """
+# it reported (account_balance rows do not change the trades' version); and whether the bot's
+# summary checkpoint is usable, so a read without one builds it first.
+_PROBE_SQL = f"""
 SELECT ver.version AS trades_version, ver.changed_at AS trades_changed_at,
-       rep.equity_usd AS reported_equity_usd, rep.ts AS reported_equity_at
+       rep.equity_usd AS reported_equity_usd, rep.ts AS reported_equity_at,
+       COALESCE({CHECKPOINT_USABLE.format(e0="%(initial)s::numeric")}, false)
+           AS checkpoint_usable
 FROM (SELECT 1) AS one
 LEFT JOIN analytics.bot_trade_versions ver ON ver.bot_id = %(bot_id)s
+LEFT JOIN analytics.bot_summary_checkpoints k ON k.bot_id = %(bot_id)s
 LEFT JOIN LATERAL (
     SELECT ab.equity_usd, ab.ts FROM trading.account_balance ab
-    WHERE ab.bot_id = %(bot_id)s {balance_until}
+    WHERE ab.bot_id = %(bot_id)s {{balance_until}}
     ORDER BY ab.ts DESC, ab.id DESC
     LIMIT 1
 ) rep ON true
-"""
+"""  # noqa: S608 - constant text; values are parameters
 _REPORTED = ("reported_equity_usd", "reported_equity_at")
 SUMMARY_CACHE_SECONDS = 86400
+# A checkpoint cut before today with more trades than this after it is rebuilt after the read
+# that found it so (normally the daily refresh task has moved the cut before anyone reads).
+CHECKPOINT_REBUILD_LATER_TRADES = 200
 
 
 def bot_summary(
@@ -171,7 +188,10 @@ def bot_summary(
     The figures are cached (Redis) under the version of the bot's trades
     (analytics.bot_trade_versions, bumped by a trigger in the transaction of every change to
     them): a first statement reads the version and the reported equity; only when no summary
-    is cached for that version does a second statement compute it from the trades.
+    is cached for that version does a second statement compute it. For the all-time summary
+    without backtests, that second statement reads the bot's summary checkpoint and the trades
+    since its cut; where the probe found no usable checkpoint, one is built first (about as
+    slow as the whole statement, once).
     """
     scope = bot_scope(bot=bot, since=since, until=until, include_backtest=include_backtest)
     balance_until = "AND ab.ts < %(until)s" if until is not None else ""
@@ -179,13 +199,7 @@ def bot_summary(
     key = _cache_key(scope=scope, version=probe["trades_version"], at=probe["trades_changed_at"])
     row = _cache_get(key) if key is not None else None
     if row is None:
-        sql = _SUMMARY_SQL.format(
-            start=scope.start_equity_sql(),
-            closed=scope.closed("t"),
-            open=scope.open_trades("o"),
-            balance_until=balance_until,
-        )
-        row = fetch_one(sql, scope.params)
+        row = _computed_row(bot=bot, scope=scope, probe=probe, balance_until=balance_until)
         # Stored under the version the statement itself read: never newer than its figures.
         stored = _cache_key(scope=scope, version=row["trades_version"], at=row["trades_changed_at"])
         if stored is not None:
@@ -193,6 +207,39 @@ def bot_summary(
     else:
         row = {**row, **{name: probe[name] for name in _REPORTED}}
     return summary_from_row(bot=bot, row=row, since=since, until=until, backtest=include_backtest)
+
+
+def _computed_row(
+    *, bot: Bot, scope: TradeScope, probe: dict[str, Any], balance_until: str
+) -> dict[str, Any]:
+    """The summary statement's row for ``scope``: from the checkpoint where it serves, else
+    from all the trades."""
+    checkpointed = scope.since is None and scope.until is None and not scope.include_backtest
+    if checkpointed and probe["trades_version"] is not None:
+        # Imported here: analytics.services imports the selectors.
+        from analytics.services.summaries import bot_summary_checkpoint_build, summary_cut
+
+        if not probe["checkpoint_usable"]:
+            bot_summary_checkpoint_build(bot=bot)
+        row = fetch_one(checkpoint_summary_sql(scope), scope.params)
+        usable, later_trades, cut = (row.pop(name) for name in CHECKPOINT_COLUMNS)
+        # Checked again on the statement's own snapshot: a trade may have changed since the probe.
+        if usable:
+            if later_trades > CHECKPOINT_REBUILD_LATER_TRADES and cut < summary_cut():
+                bot_summary_checkpoint_build(bot=bot)
+            return row
+    return full_summary_row(scope=scope, balance_until=balance_until)
+
+
+def full_summary_row(*, scope: TradeScope, balance_until: str = "") -> dict[str, Any]:
+    """The summary statement's row for ``scope``, computed from all its trades."""
+    sql = _SUMMARY_SQL.format(
+        start=scope.start_equity_sql(),
+        closed=scope.closed("t"),
+        open=scope.open_trades("o"),
+        balance_until=balance_until,
+    )
+    return fetch_one(sql, scope.params)
 
 
 def _cache_key(*, scope: TradeScope, version: int | None, at: datetime | None) -> str | None:

@@ -41,6 +41,12 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         crontab_minute="*/15",
     ),
     ScheduledTask(
+        analytics_tasks.SUMMARY_CHECKPOINTS_REFRESH,
+        "Bot summary checkpoints moved to the start of the day, or rebuilt where trades before "
+        "their cut changed.",
+        crontab_minute="2,17,32,47",
+    ),
+    ScheduledTask(
         analytics_tasks.VIEWS_REFRESH,
         "REFRESH MATERIALIZED VIEW CONCURRENTLY of both analytics views.",
         every_minutes=5,

@@ -10,11 +10,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from benchmarks.bench.baseline import Replay, capture, measure, timed
 from benchmarks.bench.report import Operation, Target
@@ -158,6 +160,33 @@ def measure_with_sql(
     return op
 
 
+def add_closed_trade_now(bot: Bot) -> None:
+    """One trade of ``bot`` that closed just now, written as the trade API writes it."""
+    from trading.services.ingest.trades import trade_derived_fields, trade_upsert_many
+
+    now = timezone.now().replace(microsecond=0)
+    row = {
+        "trade_id": f"bench-cold-{now:%Y%m%d%H%M%S}",
+        "symbol": "BTC/USDT",
+        "exchange": "binance",
+        "side": "long",
+        "quantity": Decimal("0.01"),
+        "entry_price": Decimal("50000"),
+        "exit_price": Decimal("50100"),
+        "entry_time": now - timedelta(minutes=5),
+        "exit_time": now,
+        "fees_usd": Decimal("0.5"),
+        "pnl_usd": None,
+        "status": "closed",
+        "source": "live",
+        "leverage": Decimal("1"),
+        "exit_reason": "roi",
+        "entry_tag": "",
+        "strategy_data": {},
+    }
+    trade_upsert_many(bot=bot, rows=[trade_derived_fields(row)])
+
+
 def selector_operations(
     subject: Subject,
     *,
@@ -214,8 +243,17 @@ def selector_operations(
         )
     )
     # The first read after the bot's trades changed: no summary cached for their version, so
-    # the selector computes it (the version probe, then the whole statement).
-    with override_settings(CACHES=NO_CACHE):
+    # the selector computes it (the version probe, then the figures). As in production, the
+    # bot's summary checkpoint is there (the scheduled refresh builds it; built here first,
+    # not measured), and a trade closed since its cut changed the version: the read combines
+    # the checkpoint with the trades since. That trade is added in a transaction rolled back
+    # after the measure, so the data set is left as it was.
+    refresh = optional("analytics.services", "bot_summary_checkpoints_refresh")
+    if refresh is not None:
+        refresh()
+    with override_settings(CACHES=NO_CACHE), transaction.atomic():
+        if refresh is not None:
+            add_closed_trade_now(bot)
         ops.append(
             measure_with_sql(
                 selector_op("bot_summary_cold"),
@@ -226,6 +264,7 @@ def selector_operations(
                 log=log,
             )
         )
+        transaction.set_rollback(True)
     ops.append(
         measure_with_sql(
             selector_op("portfolio_summary"),

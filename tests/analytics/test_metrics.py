@@ -108,7 +108,9 @@ def numpy_cagr(start: float, end: float, first: datetime, last: datetime) -> flo
 def test_summary_of_a_long_run_with_a_deep_drawdown(
     mixed: Bot, django_assert_num_queries: Any
 ) -> None:
-    with django_assert_num_queries(2):  # the trades' version (nothing cached), the figures
+    # The trades' version (nothing cached, no summary checkpoint), the checkpoint built, the
+    # figures from it (tests/analytics/test_summary_checkpoints.py).
+    with django_assert_num_queries(3):
         s = bot_summary(bot=mixed)
 
     money = {k: txt(v) for k, v in s.items() if k.endswith("_usd") and v is not None}
@@ -354,7 +356,8 @@ def test_a_cached_summary_is_served_until_the_trades_change(
     assert cached == computed
 
     close(mixed, at(10, 1), at(10, 2), "-100")  # a new trade: a new version
-    with django_assert_num_queries(2):
+    # It closed before the checkpoint's cut (the start of today): the checkpoint is rebuilt.
+    with django_assert_num_queries(3):
         after = bot_summary(bot=mixed)
     assert (after["trades_closed"], txt(after["net_pnl_usd"])) == (7, "100.00000000")
 

@@ -9,6 +9,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 OURS = [
     "analytics.portfolio_snapshot",
     "analytics.risk_metrics_rollup_today",
+    "analytics.summary_checkpoints_refresh",
     "analytics.views_refresh",
     "analytics.risk_limits_check",
     "analytics.heartbeat_stale_check",
@@ -44,6 +45,7 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
     assert {name: schedule_of(name) for name in OURS} == {
         "analytics.portfolio_snapshot": "cron */5 * (UTC)",
         "analytics.risk_metrics_rollup_today": "cron */15 * (UTC)",
+        "analytics.summary_checkpoints_refresh": "cron 2,17,32,47 * (UTC)",
         "analytics.views_refresh": "every 5 minutes",
         "analytics.risk_limits_check": "every 1 minutes",
         "analytics.heartbeat_stale_check": "every 1 minutes",
