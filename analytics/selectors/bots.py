@@ -62,12 +62,50 @@ s AS MATERIALIZED (SELECT {{start}} AS e0
 """  # noqa: S608 - constant text; values are parameters
 
 
+# The trade columns the summary reads besides curve_cte's own.
+SUMMARY_TRADE_COLUMNS = (
+    "t.fees_usd, t.quantity * t.entry_price AS volume_usd, t.entry_time,"
+    " date_part('epoch', t.exit_time - t.entry_time) AS duration_s,"
+)
+
+# What the summary derives from the curve, after an ``agg`` CTE (over ``c``) that gives
+# first_trade_at and last_trade_at: ``trough``, the deepest point below the running peak by
+# percentage (ties to the earliest), and ``returns``, one return per UTC day from the first
+# entry's day to the last exit's, zero-pnl days included, over the equity at the day's start.
+# Shared by the summary statement and its checkpoint's build (analytics.services.summaries),
+# so the two cannot drift apart.
+SUMMARY_CURVE_CTES = """
+, trough AS (
+    SELECT exit_time, id, peak, equity, (peak - equity) / peak * 100 AS pct
+    FROM c
+    WHERE equity < peak
+    ORDER BY (peak - equity)::float8 / peak::float8 DESC, exit_time, id
+    LIMIT 1
+), daily AS (
+    SELECT (exit_time AT TIME ZONE 'UTC')::date AS day, sum(pnl_usd) AS pnl
+    FROM t
+    GROUP BY 1
+), series AS (
+    SELECT g.day, COALESCE(daily.pnl, 0) AS pnl
+    FROM agg
+    CROSS JOIN LATERAL generate_series(
+        (agg.first_trade_at AT TIME ZONE 'UTC')::date,
+        (agg.last_trade_at AT TIME ZONE 'UTC')::date,
+        interval '1 day'
+    ) AS g(day)
+    LEFT JOIN daily ON daily.day = g.day::date
+), returns AS (
+    SELECT day,
+           (pnl / NULLIF(s.e0 + COALESCE(sum(pnl) OVER (
+               ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))::float8 AS r
+    FROM series CROSS JOIN s
+)
+"""
+
+
 _SUMMARY_SQL = (
     "WITH "  # noqa: S608 - constant text; values are parameters
-    + curve_cte(
-        "t.fees_usd, t.quantity * t.entry_price AS volume_usd, t.entry_time,"
-        " date_part('epoch', t.exit_time - t.entry_time) AS duration_s,"
-    )
+    + curve_cte(SUMMARY_TRADE_COLUMNS)
     + """
 , agg AS (
     SELECT count(*)::int                                                AS trades_closed,
@@ -90,30 +128,9 @@ _SUMMARY_SQL = (
            min(entry_time)                                              AS first_trade_at,
            max(exit_time)                                               AS last_trade_at
     FROM c
-), trough AS (
-    SELECT exit_time, id, peak, (peak - equity) / peak * 100 AS pct
-    FROM c
-    WHERE equity < peak
-    ORDER BY (peak - equity)::float8 / peak::float8 DESC, exit_time, id
-    LIMIT 1
-), daily AS (
-    SELECT (exit_time AT TIME ZONE 'UTC')::date AS day, sum(pnl_usd) AS pnl
-    FROM t
-    GROUP BY 1
-), series AS (
-    SELECT g.day, COALESCE(daily.pnl, 0) AS pnl
-    FROM agg
-    CROSS JOIN LATERAL generate_series(
-        (agg.first_trade_at AT TIME ZONE 'UTC')::date,
-        (agg.last_trade_at AT TIME ZONE 'UTC')::date,
-        interval '1 day'
-    ) AS g(day)
-    LEFT JOIN daily ON daily.day = g.day::date
-), returns AS (
-    SELECT (pnl / NULLIF(s.e0 + COALESCE(sum(pnl) OVER (
-               ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))::float8 AS r
-    FROM series CROSS JOIN s
-), rstats AS (
+)"""
+    + SUMMARY_CURVE_CTES
+    + """, rstats AS (
     SELECT count(r)::int AS return_days, avg(r) AS return_mean,
            stddev_samp(r) AS return_stdev, avg(least(r, 0) ^ 2) AS return_downside_sq
     FROM returns

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, time
 from django.db import connection
 from django.utils import timezone
 
-from analytics.selectors.bots import curve_cte
+from analytics.selectors.bots import SUMMARY_CURVE_CTES, SUMMARY_TRADE_COLUMNS, curve_cte
 from analytics.selectors.common import bot_scope
 from analytics.summary_sql import FLOAT8_EXACT
 from trading.models import Bot
@@ -61,17 +61,14 @@ _STATE_COLUMNS = (
 )
 _COLUMNS = ("bot_id", "cut", "trades_version", "initial_capital_usd", "built_at", *_STATE_COLUMNS)
 
-# The summary statement's own CTEs (curve_cte, and the trough, daily and returns parts of
+# The summary statement's own CTEs (curve_cte and SUMMARY_CURVE_CTES of
 # analytics.selectors.bots) over the trades that exited before the cut, stopping short of the
 # figures: what it would sum, and the float8 values in the order its aggregates add them.
 BUILD_SQL = (
     "WITH ver AS MATERIALIZED ("  # noqa: S608 - constant text; values are parameters
     " SELECT version FROM analytics.bot_trade_versions WHERE bot_id = %(bot_id)s"
     "), "
-    + curve_cte(
-        "t.fees_usd, t.quantity * t.entry_price AS volume_usd, t.entry_time,"
-        " date_part('epoch', t.exit_time - t.entry_time) AS duration_s,"
-    )
+    + curve_cte(SUMMARY_TRADE_COLUMNS)
     + f"""
 , agg AS (
     SELECT count(*)::int                                                AS trades_closed,
@@ -98,31 +95,9 @@ BUILD_SQL = (
            COALESCE(max(peak), (SELECT e0 FROM s))                      AS peak_usd,
            COALESCE(max(peak - equity), 0)                              AS max_drawdown_usd
     FROM c
-), trough AS (
-    SELECT exit_time, id, peak, equity
-    FROM c
-    WHERE equity < peak
-    ORDER BY (peak - equity)::float8 / peak::float8 DESC, exit_time, id
-    LIMIT 1
-), daily AS (
-    SELECT (exit_time AT TIME ZONE 'UTC')::date AS day, sum(pnl_usd) AS pnl
-    FROM t
-    GROUP BY 1
-), series AS (
-    SELECT g.day, COALESCE(daily.pnl, 0) AS pnl
-    FROM agg
-    CROSS JOIN LATERAL generate_series(
-        (agg.first_trade_at AT TIME ZONE 'UTC')::date,
-        (agg.last_trade_at AT TIME ZONE 'UTC')::date,
-        interval '1 day'
-    ) AS g(day)
-    LEFT JOIN daily ON daily.day = g.day::date
-), returns AS (
-    SELECT day,
-           (pnl / NULLIF(s.e0 + COALESCE(sum(pnl) OVER (
-               ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))::float8 AS r
-    FROM series CROSS JOIN s
-), state AS (
+)"""  # noqa: S608 - FLOAT8_EXACT is a function's name
+    + SUMMARY_CURVE_CTES
+    + f""", state AS (
     SELECT agg.trades_closed, agg.wins, agg.losses, agg.breakeven, agg.win_pnl_usd,
            agg.loss_pnl_usd, agg.net_pnl_usd, agg.fees_usd, agg.volume_usd, agg.best_trade_usd,
            agg.worst_trade_usd, agg.duration_s_sum, agg.win_duration_s_sum,
