@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -17,6 +17,12 @@ from analytics.services import rollups
 from tests.api.conftest import client_with
 from trading.models import Bot, RiskMetric, RiskMetricsBacklog
 from trading.services.ingest import risk_metrics_backlog_mark
+from trading.services.ingest.common import array_literal
+from trading.services.ingest.trades import (
+    TRADE_COLUMNS,
+    TRADE_UPSERT_MARKING_SQL,
+    trade_derived_fields,
+)
 from trading.services.tokens import bot_token_create
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +215,48 @@ def test_a_batch_entered_today_skips_the_marking_a_late_one_takes(
         if "INSERT INTO trading.trades" in q["sql"]
     ] == [False, True]
     assert marks() == []  # neither entered before the chain's first day nor closed
+
+
+_NUMERIC = {name for name, kind in TRADE_COLUMNS if kind == "numeric"}
+
+
+def _plan_nodes(node: dict[str, Any]) -> Any:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_marking_looks_each_trade_up_by_its_key_however_many_trades_the_bot_has(
+    chained: Bot, bot_client: APIClient
+) -> None:
+    """The marking reads each written trade as it was before, by (bot, trade_id). Planned as a
+    join, it once read all the bot's trades and filtered them (the statistics had not seen the
+    bot): a cost that grew with the bot on every send."""
+    send(bot_client, *(trade(n, ago(5), ago(4), "1") for n in range(3_000)))
+    sent = {
+        **trade(5_000, ago(3), ago(2), "1"),
+        "entry_time": ago(3),
+        "exit_time": ago(2),
+        "source": "paper",
+        "leverage": "1",
+        "exit_reason": "",
+        "entry_tag": "",
+        "strategy_data": {},
+    }
+    row = trade_derived_fields({k: Decimal(v) if k in _NUMERIC else v for k, v in sent.items()})
+    params: dict[str, Any] = {"bot_id": chained.bot_id}
+    for name, kind in TRADE_COLUMNS:
+        params[name] = array_literal(kind, [row.get(name)])
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + TRADE_UPSERT_MARKING_SQL, params)
+        (plan,) = cursor.fetchone()
+        transaction.set_rollback(True)
+
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    earlier = [n for n in nodes if n.get("Relation Name") == "trades" and n.get("Alias") == "o"]
+    assert [(n["Actual Rows"], "trade_id" in n.get("Index Cond", "")) for n in earlier] == [
+        (0, True)
+    ]
+    assert sum(n.get("Rows Removed by Join Filter", 0) for n in nodes) == 0
+    assert sum(n.get("Rows Removed by Filter", 0) for n in nodes) == 0

@@ -52,7 +52,14 @@ SELECT (min(LEAST(
          THEN w.entry_time END
 )) AT TIME ZONE 'UTC')::date
 FROM written AS w
-LEFT JOIN trading.trades AS o ON o.bot_id = %(bot_id)s AND o.trade_id = w.trade_id
+LEFT JOIN LATERAL (
+    -- One index probe per trade written. As a plain join, the planner may read every trade of
+    -- the bot and filter by trade_id (it did, for a bot the statistics had not seen yet): a
+    -- cost growing with the bot's trades on every send. LIMIT keeps the subquery its own.
+    SELECT o.status, o.source, o.exit_time FROM trading.trades AS o
+    WHERE o.bot_id = %(bot_id)s AND o.trade_id = w.trade_id
+    LIMIT 1
+) AS o ON true
 CROSS JOIN (SELECT min(r.date)::timestamp AT TIME ZONE 'UTC' AS at
             FROM trading.risk_metrics AS r WHERE r.bot_id = %(bot_id)s) AS first
 """
