@@ -80,3 +80,11 @@ def test_no_database_configured_names_the_variables(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("PGHOST", raising=False)
     with pytest.raises(Exception, match="set DATABASE_URL \\(or Railway's PGHOST"):
         base._database_url()
+
+
+def test_behind_pgbouncer_no_statement_is_prepared() -> None:
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    plain = manage("shell", "-c", show, **PRODUCTION)
+    pooled = manage("shell", "-c", show, DATABASE_PGBOUNCER="true", **PRODUCTION)
+    assert "'prepare_threshold': 5" in plain.stdout, plain.stderr
+    assert "'prepare_threshold': None" in pooled.stdout, pooled.stderr

@@ -1,7 +1,10 @@
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from django.conf import settings
-from django.db.backends.postgresql import base, introspection
+from django.db import connections
+from django.db.backends.postgresql import base, introspection, operations
+from django.db.backends.utils import CursorWrapper
 
 
 class DatabaseIntrospection(introspection.DatabaseIntrospection):
@@ -23,5 +26,45 @@ class DatabaseIntrospection(introspection.DatabaseIntrospection):
         return tables + [introspection.TableInfo(*row) for row in cursor.fetchall()]
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str:
+        # A prepared cursor (below) sends $1, $2 ... and its values apart; what it ran, as
+        # Django reports for its own cursors (debug logging, captured queries), is the SQL with
+        # the values written in.
+        if isinstance(cursor, base.ServerBindingCursor):
+            try:
+                return str(self.compose_sql(sql, params))
+            except psycopg.errors.DataError:  # a value psycopg cannot write: the SQL alone
+                return sql
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     introspection_class = DatabaseIntrospection
+    ops_class = DatabaseOperations
+
+    def prepared_cursor(self) -> CursorWrapper:
+        """A cursor that binds its parameters on the server, so that psycopg prepares a
+        statement once it has run it ``prepare_threshold`` times (psycopg's default: 5) on this
+        connection, and later runs skip parsing and planning. Django's own cursors bind on the
+        client, which cannot be prepared.
+
+        For the statements every API request runs, whose text never changes (the token look-up,
+        the trade upsert): planning the upsert took longer than running it. Only statements
+        written for server-side binding belong here: every parameter in a typed context (a
+        cast, a column), since the server, not psycopg, fills them in. Otherwise an ordinary
+        Django cursor: health check, error wrapping, execute_wrapper and debug logging alike.
+        """
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        cursor = cast(Any, base.ServerBindingCursor)(self.connection)  # (django-stubs lack both)
+        with self.wrap_database_errors:
+            return cast(CursorWrapper, cast(Any, self)._prepare_cursor(cursor))
+
+
+def prepared_cursor(using: str = "default") -> CursorWrapper:
+    """``connections[using].prepared_cursor()`` (see DatabaseWrapper.prepared_cursor)."""
+    wrapper = connections[using]
+    if not isinstance(wrapper, DatabaseWrapper):  # another engine: its own cursor
+        return wrapper.cursor()
+    return wrapper.prepared_cursor()

@@ -1,9 +1,13 @@
 """POST trades/: upsert by (bot, trade_id), every bad item named, nothing half-written."""
 
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from trading.models import Bot, Trade
@@ -142,3 +146,35 @@ def test_a_time_with_no_utc_equivalent_is_a_400_not_a_500(bot_client: APIClient)
         {"field": "entry_time", "reason": "must be between 1970 and 9998"}
     ]
     assert Trade.objects.count() == 0
+
+
+def _prepared(fragment: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            [f"%{fragment}%"],
+        )
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
+def test_the_token_look_up_and_the_upsert_are_prepared_on_the_connection(
+    bot_client: APIClient,
+) -> None:
+    """Planning the upsert took about as long as running it: from the 5th send on a connection
+    the server runs the statement it prepared. What Django reports as run still shows the
+    values (debug logs, captured queries)."""
+    now = timezone.now()
+    entered = max(datetime.combine(now.date(), time(), UTC), now - timedelta(minutes=1))
+    for n in range(6):
+        response = bot_client.post(URL, trade(n, entry_time=entered.isoformat()), format="json")
+        assert response.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    with CaptureQueriesContext(connection) as queries:
+        bot_client.post(URL, trade(6, entry_time=entered.isoformat()), format="json")
+
+    assert (_prepared("t.key_hash = $1"), _prepared("INSERT INTO trading.trades")) == (1, 1)
+    assert Trade.objects.count() == 7
+    upsert = [q["sql"] for q in queries.captured_queries if "INSERT INTO trading." in q["sql"]]
+    assert len(upsert) == 1
+    assert "'{\"T-6\"}'::text[]" in upsert[0]
+    assert "$1" not in upsert[0]

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
+from atb_site.db.base import prepared_cursor
 from trading.models import ApiToken, Bot
 
 TOKEN_PREFIX = "atb_"  # noqa: S105 - a marker, not a secret
@@ -91,7 +92,7 @@ def _build(model: type[Model], values: list[Any]) -> Model | None:
 
 def token_authenticate(*, key: str) -> ApiToken | None:
     """The live token for ``key`` (with its bot or user), or None. Notes the last use."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # every API request runs it: planned once
         cursor.execute(_live_token_sql(), [token_hash(key)])
         row = cursor.fetchone()
     if row is None:
