@@ -10,8 +10,16 @@
 | GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection from the proxy is kept |
 | GUNICORN_MAX_REQUESTS | 1000 | a worker is replaced after this many requests (0: never) |
 | GUNICORN_MAX_REQUESTS_JITTER | 100 | up to this many more, so workers are not replaced together |
+| GUNICORN_PRELOAD | true | load the app once in the master; a new worker is a fork of it |
 | GUNICORN_ACCESS_LOG_FORMAT | see below | gunicorn's access-log format (its %(x)s atoms) |
 | LOG_FORMAT, LOG_LEVEL, DJANGO_DEBUG | as Django | error and access logs like Django's |
+
+Preloading makes replacing a worker (every GUNICORN_MAX_REQUESTS requests) a fork instead of
+loading Django again: about 0.8 s of CPU that, on a small machine, the other worker's requests
+waited for (the slowest single-trade POST went from about 700 ms to about 240 ms). Nothing
+connects at import (PostgreSQL and Redis are reached on first use, in each worker), and the
+monitoring buffers start afresh in a forked child. A code change needs a restart, not a HUP;
+deploys restart anyway.
 
 The worker cap keeps connections in check: each thread of each worker holds a PostgreSQL
 connection, and a platform's container may report the host's CPUs rather than its share.
@@ -55,6 +63,7 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+preload_app = environ.Env().bool("GUNICORN_PRELOAD", default=True)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")  # behind the platform's proxy
 # No control socket (gunicornc): the platform starts and stops the server, and two servers on one
 # machine would share its default path.

@@ -26,6 +26,7 @@ GUNICORN_VARIABLES = (
     "GUNICORN_KEEPALIVE",
     "GUNICORN_MAX_REQUESTS",
     "GUNICORN_MAX_REQUESTS_JITTER",
+    "GUNICORN_PRELOAD",
     "GUNICORN_ACCESS_LOG_FORMAT",
     "GUNICORN_CMD_ARGS",
     "FORWARDED_ALLOW_IPS",
@@ -80,6 +81,7 @@ def test_gunicorn_takes_its_settings_from_the_environment(
         GUNICORN_KEEPALIVE="75",
         GUNICORN_MAX_REQUESTS="500",
         GUNICORN_MAX_REQUESTS_JITTER="50",
+        GUNICORN_PRELOAD="false",
         GUNICORN_ACCESS_LOG_FORMAT="%(s)s %(U)s",
         LOG_FORMAT="json",
         LOG_LEVEL="warning",
@@ -87,7 +89,7 @@ def test_gunicorn_takes_its_settings_from_the_environment(
     assert cfg.bind == ["0.0.0.0:9123"]
     assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (6, 4, "gthread")
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (45, 20, 75)
-    assert (cfg.max_requests, cfg.max_requests_jitter) == (500, 50)
+    assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (500, 50, False)
     assert (cfg.accesslog, cfg.errorlog, cfg.access_log_format) == ("-", "-", "%(s)s %(U)s")
     assert cfg.loglevel == "warning"
     assert cfg.forwarded_allow_ips == ["*"]
@@ -102,7 +104,7 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.bind == ["0.0.0.0:8000"]
     assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (min(2 * cpus + 1, 4), 1, "sync")
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (30, 30, 5)
-    assert (cfg.max_requests, cfg.max_requests_jitter) == (1000, 100)
+    assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (1000, 100, True)
     assert cfg.access_log_format == '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
     # Production (DJANGO_DEBUG unset) logs JSON; debug logs plain text.
     assert cfg.logconfig_dict["handlers"]["console"]["formatter"] == "json"
