@@ -24,69 +24,53 @@ from analytics.summary_sql import (
     DROP_FLOAT8_EXACT,
 )
 
-FORWARD = """
+
+def _bump_function(name: str, rows: str, comment: str = "") -> str:
+    """A version trigger's function: the bump of every bot among ``rows`` (the statement's
+    transition table, or both), keeping the earliest exit touched of a closed, non-backtest
+    trade. The three triggers differ only in the rows they see."""
+    return f"""
+CREATE OR REPLACE FUNCTION analytics.{name}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+{comment}    INSERT INTO analytics.bot_trade_versions AS v
+        (bot_id, version, changed_at, earliest_exit_touched)
+    SELECT c.bot_id, 1, now(),
+           min(c.exit_time) FILTER (WHERE c.status = 'closed' AND c.source <> 'backtest')
+    FROM {rows} c
+    GROUP BY c.bot_id
+    ORDER BY c.bot_id
+    ON CONFLICT (bot_id) DO UPDATE
+        SET version = v.version + 1, changed_at = EXCLUDED.changed_at,
+            earliest_exit_touched = LEAST(v.earliest_exit_touched, EXCLUDED.earliest_exit_touched);
+    RETURN NULL;
+END
+$$;
+"""  # noqa: S608 - the function's name and the rows are constants below
+
+
+_ADD_COLUMNS = """
 ALTER TABLE analytics.bot_trade_versions
     ADD COLUMN checkpoint_version bigint,
     ADD COLUMN earliest_exit_touched timestamptz;
-
-CREATE OR REPLACE FUNCTION analytics.bot_trade_versions_bump() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    -- One row per bot the statement touched; in bot order, so that concurrent statements
-    -- take the rows' locks in one order. The earliest exit of a closed, non-backtest trade
-    -- among the old and new rows: a checkpoint cut after it no longer holds.
-    INSERT INTO analytics.bot_trade_versions AS v
-        (bot_id, version, changed_at, earliest_exit_touched)
-    SELECT c.bot_id, 1, now(),
-           min(c.exit_time) FILTER (WHERE c.status = 'closed' AND c.source <> 'backtest')
-    FROM (
+"""
+FORWARD = (
+    _ADD_COLUMNS
+    + _bump_function(
+        "bot_trade_versions_bump",
+        """(
         SELECT bot_id, exit_time, status, source FROM old_rows
         UNION ALL
         SELECT bot_id, exit_time, status, source FROM new_rows
-    ) c
-    GROUP BY c.bot_id
-    ORDER BY c.bot_id
-    ON CONFLICT (bot_id) DO UPDATE
-        SET version = v.version + 1, changed_at = EXCLUDED.changed_at,
-            earliest_exit_touched = LEAST(v.earliest_exit_touched, EXCLUDED.earliest_exit_touched);
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION analytics.bot_trade_versions_bump_new() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO analytics.bot_trade_versions AS v
-        (bot_id, version, changed_at, earliest_exit_touched)
-    SELECT c.bot_id, 1, now(),
-           min(c.exit_time) FILTER (WHERE c.status = 'closed' AND c.source <> 'backtest')
-    FROM new_rows c
-    GROUP BY c.bot_id
-    ORDER BY c.bot_id
-    ON CONFLICT (bot_id) DO UPDATE
-        SET version = v.version + 1, changed_at = EXCLUDED.changed_at,
-            earliest_exit_touched = LEAST(v.earliest_exit_touched, EXCLUDED.earliest_exit_touched);
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION analytics.bot_trade_versions_bump_old() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO analytics.bot_trade_versions AS v
-        (bot_id, version, changed_at, earliest_exit_touched)
-    SELECT c.bot_id, 1, now(),
-           min(c.exit_time) FILTER (WHERE c.status = 'closed' AND c.source <> 'backtest')
-    FROM old_rows c
-    GROUP BY c.bot_id
-    ORDER BY c.bot_id
-    ON CONFLICT (bot_id) DO UPDATE
-        SET version = v.version + 1, changed_at = EXCLUDED.changed_at,
-            earliest_exit_touched = LEAST(v.earliest_exit_touched, EXCLUDED.earliest_exit_touched);
-    RETURN NULL;
-END
-$$;
-"""
+    )""",
+        comment="""    -- One row per bot the statement touched; in bot order, so that concurrent statements
+    -- take the rows' locks in one order. The earliest exit of a closed, non-backtest trade
+    -- among the old and new rows: a checkpoint cut after it no longer holds.
+""",
+    )
+    + _bump_function("bot_trade_versions_bump_new", "new_rows")
+    + _bump_function("bot_trade_versions_bump_old", "old_rows")
+)
 
 # The functions as 0003 made them, then the columns dropped.
 BACKWARD = """

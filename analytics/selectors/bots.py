@@ -32,7 +32,11 @@ from analytics.selectors.common import (
     sortino,
     usd,
 )
-from analytics.selectors.summary_checkpoint import CHECKPOINT_COLUMNS, checkpoint_summary_sql
+from analytics.selectors.summary_checkpoint import (
+    CHECKPOINT_COLUMNS,
+    checkpoint_serves,
+    checkpoint_summary_sql,
+)
 from analytics.summary_sql import CHECKPOINT_USABLE
 from trading.models import Bot
 from trading.services.live_state import REDIS_ERRORS
@@ -231,8 +235,7 @@ def _computed_row(
 ) -> dict[str, Any]:
     """The summary statement's row for ``scope``: from the checkpoint where it serves, else
     from all the trades."""
-    checkpointed = scope.since is None and scope.until is None and not scope.include_backtest
-    if checkpointed and probe["trades_version"] is not None:
+    if checkpoint_serves(scope) and probe["trades_version"] is not None:
         # Imported here: analytics.services imports the selectors.
         from analytics.services.summaries import bot_summary_checkpoint_build, summary_cut
 

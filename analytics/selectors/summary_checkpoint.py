@@ -15,9 +15,14 @@ _SQL = f"SELECT * FROM {CHECKPOINT_SUMMARY_FUNCTION}(%(bot_id)s, %(initial)s::nu
 CHECKPOINT_COLUMNS = ("checkpoint_usable", "later_trades", "checkpoint_cut")
 
 
+def checkpoint_serves(scope: TradeScope) -> bool:
+    """Whether a checkpoint holds ``scope``'s summary: all time, without backtests (the
+    function's trade filter is TradeScope's for that scope)."""
+    return scope.since is None and scope.until is None and not scope.include_backtest
+
+
 def checkpoint_summary_sql(scope: TradeScope) -> str:
-    """The statement for ``scope``: all time, without backtests (the checkpoints' scope; the
-    function's trade filter is TradeScope's for it)."""
-    if scope.since is not None or scope.until is not None or scope.include_backtest:
+    """The statement for ``scope``, which a checkpoint must serve."""
+    if not checkpoint_serves(scope):
         raise ValueError("a summary checkpoint holds the all-time summary without backtests")
     return _SQL

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
@@ -31,6 +30,7 @@ from analytics.services import bot_summary_checkpoint_build, bot_summary_checkpo
 from analytics.services.summaries import summary_cut
 from analytics.tasks import summary_checkpoints_refresh_task
 from tests.analytics.test_metrics import MIXED, at, close
+from tests.analytics.test_tasks import other_connection
 from tests.factories import make_balance, make_bot, make_trade
 from trading.models import Bot, Trade
 
@@ -355,24 +355,14 @@ def test_other_scopes_read_all_the_trades(mixed: Bot, django_assert_num_queries:
 # --- Races ---------------------------------------------------------------------------------------
 
 
-def _other_connection() -> psycopg.Connection[Any]:
-    db = connection.settings_dict
-    return psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"],
-        host=db["HOST"],
-        port=db["PORT"],
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_trade_committed_while_the_checkpoint_is_built_is_not_lost() -> None:
     bot = make_bot("racer")
     for entry, exit_, pnl, reason, tag in MIXED:
         close(bot, entry, exit_, pnl, exit_reason=reason, entry_tag=tag)
-    other, watcher = _other_connection(), _other_connection()
-    watcher.autocommit = True  # a fresh view of pg_stat_activity on every poll
+    # The watcher autocommits: a fresh view of pg_stat_activity on every poll.
+    other, watcher = other_connection(), other_connection()
+    other.autocommit = False
     try:
         # Another session writes a late trade (before the cut) and holds its transaction open:
         # its version bump holds the bot's versions row.

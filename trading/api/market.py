@@ -133,18 +133,10 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
         return None
     symbol = item["symbol"]
     exchange = item["exchange"]
-    if symbol not in names:
-        if type(symbol) is not str or not 0 < len(symbol) <= 64 or symbol.isspace():
-            return None
-        if "\x00" in symbol:
-            return None
-        names.add(symbol)
-    if exchange not in names:
-        if type(exchange) is not str or not 0 < len(exchange) <= 50 or exchange.isspace():
-            return None
-        if "\x00" in exchange:
-            return None
-        names.add(exchange)
+    if symbol not in names and not _plain_name(symbol, 64, names):
+        return None
+    if exchange not in names and not _plain_name(exchange, 50, names):
+        return None
     timeframe = item["timeframe"]
     minutes = _PERIOD_MINUTES.get(timeframe) if type(timeframe) is str else None
     ts = datetime.fromisoformat(item["ts"])  # TypeError for anything but a string
@@ -196,6 +188,18 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
     else:
         return None
     return (symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators_text)
+
+
+def _plain_name(value: Any, max_length: int, names: set[str]) -> bool:
+    """Whether ``value`` is a symbol or exchange the fast path takes (noted in ``names``, so
+    that the batch's other candles skip the check): text of 1 to ``max_length`` characters,
+    not only spaces, without NUL."""
+    if type(value) is not str or not 0 < len(value) <= max_length or value.isspace():
+        return False
+    if "\x00" in value:
+        return False
+    names.add(value)
+    return True
 
 
 STREAM_CANDLES = 1_000  # candles per chunk handed to the writer while the rest are cleaned

@@ -35,12 +35,14 @@ parsing and index upkeep, about 45 ms of it, is the same either way).
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
+from psycopg import Copy
 from psycopg.errors import DeadlockDetected, UniqueViolation
 
 from trading.models import Timeframe
@@ -170,13 +172,20 @@ def _copy_lines(rows: list[CandleRow]) -> str:
     return "".join(lines)
 
 
-def _copy(sql: str, rows: list[CandleRow]) -> None:
-    # psycopg's own cursor (Django's wrapper has no COPY); its errors still become Django's.
+@contextmanager
+def _copy_into(sql: str) -> Iterator[Copy]:
+    """A COPY ``sql`` on psycopg's own cursor (Django's wrapper has no COPY); its errors still
+    become Django's."""
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
         cursor.cursor.copy(sql) as copy,
     ):
+        yield copy
+
+
+def _copy(sql: str, rows: list[CandleRow]) -> None:
+    with _copy_into(sql) as copy:
         for start in range(0, len(rows), COPY_CHUNK_ROWS):
             copy.write(_copy_lines(rows[start : start + COPY_CHUNK_ROWS]).encode())
 
@@ -296,11 +305,7 @@ def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, Non
     written. ``markets`` gets every market met."""
     seen: set[tuple[str, str, str, datetime]] = set()
     count = 0
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(COPY_DIRECT_SQL) as copy,
-    ):
+    with _copy_into(COPY_DIRECT_SQL) as copy:
         for chunk in chunks:
             fresh = []
             for row in chunk:
