@@ -7,9 +7,7 @@ Production settings, except that static files are served from the source folders
 
 from atb_site.settings.base import *  # noqa: F403
 from atb_site.settings.base import STORAGES
+from benchmarks.server_settings_static import PLAIN_STATICFILES
 
-STORAGES = {
-    **STORAGES,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+STORAGES = {**STORAGES, "staticfiles": PLAIN_STATICFILES}
 WHITENOISE_USE_FINDERS = True

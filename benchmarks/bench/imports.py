@@ -123,10 +123,13 @@ def momentum_file(path: Path, trades: int) -> list[tuple[Any, ...]]:
     return typed
 
 
-def momentum_import_operation(*, quick: bool, log: Log) -> Operation:
-    trades = 2_000 if quick else 100_000
-    samples = 2 if quick else 3
-    op = Operation(
+def _import_size(quick: bool) -> int:
+    return 2_000 if quick else 100_000
+
+
+def momentum_import_op(*, quick: bool) -> Operation:
+    trades = _import_size(quick)
+    return Operation(
         name="momentum_import",
         label=f"import_momentum ({trades:,} trades)",
         rows_per_call=trades,
@@ -134,6 +137,11 @@ def momentum_import_operation(*, quick: bool, log: Log) -> Operation:
         target=Target("p50", ">=", 100_000 / 60),  # issue 6: 100,000 trades in under a minute
         baseline_label=f"COPY {trades:,} rows",
     )
+
+
+def momentum_import_measure(op: Operation, *, quick: bool, log: Log) -> None:
+    trades = _import_size(quick)
+    samples = 2 if quick else 3
     with tempfile.TemporaryDirectory(prefix="atb-bench-import-") as tmp:
         path = Path(tmp) / "trading.db"
         typed = momentum_file(path, trades)
@@ -147,7 +155,6 @@ def momentum_import_operation(*, quick: bool, log: Log) -> Operation:
                 break
             op.baseline_seconds.append(_copy(typed))
     log(f"momentum import: {samples} x {trades:,} trades")
-    return op
 
 
 def _copy(rows: list[tuple[Any, ...]]) -> float:

@@ -28,9 +28,10 @@ from django.test.utils import override_settings
 
 from benchmarks.bench.baseline import Replay, capture, measure
 from benchmarks.bench.browser import dashboard_operations, dashboard_ops
-from benchmarks.bench.reads import Repeats, Subject, ms_op, unavailable
+from benchmarks.bench.reads import Repeats, Subject, attempt, failed, ms_op, unavailable
 from benchmarks.bench.report import Operation
 from benchmarks.bench.scratch import BenchError, PgServer, gunicorn_server, server_env
+from benchmarks.server_settings_static import PLAIN_STATICFILES
 from trading.models import ApiToken
 from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
 
@@ -89,9 +90,18 @@ class HttpGetter:
 
 
 def _captured_request(path: str, **headers: Any) -> Replay:
-    """The SQL of one request served in this process, as gunicorn's worker would serve it."""
+    """The SQL of one request served in this process, as gunicorn's worker would serve it.
+
+    Static files resolve as the bench's gunicorn resolves them (``benchmarks.server_settings``):
+    under production settings without ``collectstatic`` the manifest storage has no entry for
+    the admin's CSS, and the page would fail here though it renders there.
+    """
     client = Client(**headers)
-    with override_settings(ALLOWED_HOSTS=["testserver"], SECURE_SSL_REDIRECT=False):
+    with override_settings(
+        ALLOWED_HOSTS=["testserver"],
+        SECURE_SSL_REDIRECT=False,
+        STORAGES={**settings.STORAGES, "staticfiles": PLAIN_STATICFILES},
+    ):
         replay = capture(lambda: _ok(client.get(path), path))
     return replay
 
@@ -110,8 +120,12 @@ def page_operations(
     workers: int,
     log: Log,
 ) -> list[Operation]:
-    api_op = ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)")
-    admin_op = ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)")
+    """Each page measured on its own: one that fails is reported not available, with why."""
+    http_ops = [
+        ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)"),
+        ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)"),
+    ]
+    dashboard = dashboard_ops()
     server = PgServer.from_settings()
     env = {
         **server_env(throttle_rate="1000000000/s"),
@@ -120,44 +134,79 @@ def page_operations(
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DATABASE_URL": server.url(server.configured_name),
     }
-    with (
-        bench_credentials(subject) as credentials,
-        tempfile.TemporaryDirectory(prefix="atb-bench-reads-") as tmp,
-    ):
-        bearer = {"HTTP_AUTHORIZATION": f"Bearer {credentials.token}"}
-        cookie = f"{settings.SESSION_COOKIE_NAME}={credentials.session_key}"
-        api_sql = _captured_request(TRADES_URL, **bearer)
-        admin_sql = _captured_request(ADMIN_TRADES_URL, HTTP_COOKIE=cookie)
-        with gunicorn_server(
-            env=env, workers=workers, log_path=Path(tmp) / "gunicorn.log", log=log
-        ) as port:
-            api = HttpGetter(port, {"Authorization": f"Bearer {credentials.token}"})
-            admin = HttpGetter(port, {"Cookie": cookie})
-            try:
-                for op, getter, path, replay in (
-                    (api_op, api, TRADES_URL, api_sql),
-                    (admin_op, admin, ADMIN_TRADES_URL, admin_sql),
-                ):
-                    measure(
-                        op,
-                        lambda getter=getter, path=path: getter.get(path),  # type: ignore[misc]
-                        baseline=lambda replay=replay: replay.run(raw),  # type: ignore[misc]
-                        warmup=repeats.warmup,
-                        samples=repeats.samples,
-                    )
-                    log(f"{op.name}: {len(op.seconds)} requests")
-            finally:
-                api.close()
-                admin.close()
-            dashboard = dashboard_operations(
-                base_url=f"http://127.0.0.1:{port}",
-                cookie_name=settings.SESSION_COOKIE_NAME,
-                session_key=credentials.session_key,
-                bot_id=subject.bot.bot_id,
-                repeats=browser_repeats,
-                log=log,
-            )
-    return [api_op, admin_op, *dashboard]
+    try:
+        with (
+            bench_credentials(subject) as credentials,
+            tempfile.TemporaryDirectory(prefix="atb-bench-reads-") as tmp,
+        ):
+            bearer = f"Bearer {credentials.token}"
+            cookie = f"{settings.SESSION_COOKIE_NAME}={credentials.session_key}"
+            requests = [
+                (
+                    http_ops[0],
+                    TRADES_URL,
+                    {"HTTP_AUTHORIZATION": bearer},
+                    {"Authorization": bearer},
+                ),
+                (http_ops[1], ADMIN_TRADES_URL, {"HTTP_COOKIE": cookie}, {"Cookie": cookie}),
+            ]
+            replays: dict[str, Replay] = {}
+            for op, path, meta, _ in requests:
+
+                def capture_one(op: Operation = op, path: str = path, meta: Any = meta) -> None:
+                    replays[op.name] = _captured_request(path, **meta)
+
+                attempt(op, capture_one, log)
+            with gunicorn_server(
+                env=env, workers=workers, log_path=Path(tmp) / "gunicorn.log", log=log
+            ) as port:
+                for op, path, _, headers in requests:
+                    if op.name not in replays:
+                        continue
+
+                    def measure_one(
+                        op: Operation = op, path: str = path, headers: Any = headers
+                    ) -> None:
+                        _measure_http(op, port, path, headers, replays[op.name], raw, repeats, log)
+
+                    attempt(op, measure_one, log)
+                dashboard = dashboard_operations(
+                    base_url=f"http://127.0.0.1:{port}",
+                    cookie_name=settings.SESSION_COOKIE_NAME,
+                    session_key=credentials.session_key,
+                    bot_id=subject.bot.bot_id,
+                    repeats=browser_repeats,
+                    log=log,
+                )
+    except Exception as exc:  # the server or the credentials: every page left
+        for op in [*http_ops, *dashboard]:
+            if op.available and not op.seconds:
+                failed(op, exc, log)
+    return [*http_ops, *dashboard]
+
+
+def _measure_http(
+    op: Operation,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    replay: Replay,
+    raw: psycopg.Connection[Any],
+    repeats: Repeats,
+    log: Log,
+) -> None:
+    getter = HttpGetter(port, headers)
+    try:
+        measure(
+            op,
+            lambda: getter.get(path),
+            baseline=lambda: replay.run(raw),
+            warmup=repeats.warmup,
+            samples=repeats.samples,
+        )
+    finally:
+        getter.close()
+    log(f"{op.name}: {len(op.seconds)} requests")
 
 
 def pages_unavailable(why: str) -> list[Operation]:

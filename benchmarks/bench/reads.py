@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -127,6 +127,26 @@ def unavailable(op: Operation, why: str) -> Operation:
     return op
 
 
+def failed(op: Operation, exc: BaseException, log: Callable[[str], None]) -> Operation:
+    """``op`` reported as not available because measuring it raised ``exc``; samples dropped."""
+    op.seconds.clear()
+    op.baseline_seconds.clear()
+    first = (str(exc).strip().splitlines() or [""])[0][:160]
+    why = f"failed: {type(exc).__name__}: {first}" if first else f"failed: {type(exc).__name__}"
+    log(f"{op.name}: {why}")
+    return unavailable(op, why)
+
+
+def attempt(op: Operation, run: Callable[[], object], log: Callable[[str], None]) -> Operation:
+    """Run ``run``, which fills ``op``; if it raises, ``op`` is not available and the bench goes
+    on: one operation that fails never costs the figures of the others."""
+    try:
+        run()
+    except Exception as exc:  # whatever broke, report it beside the others
+        return failed(op, exc, log)
+    return op
+
+
 def measure_with_sql(
     op: Operation,
     call: Callable[[], object] | None,
@@ -149,11 +169,8 @@ def measure_with_sql(
             warmup=repeats.warmup,
             samples=repeats.samples,
         )
-    except (DatabaseError, psycopg.Error) as exc:  # a module mid-change, a missing migration
-        op.seconds.clear()
-        op.baseline_seconds.clear()
-        log(f"{op.name}: failed: {exc}")
-        return unavailable(op, f"failed: {str(exc).splitlines()[0][:160]}")
+    except Exception as exc:  # a module mid-change, a missing migration, ...
+        return failed(op, exc, log)
     if first > 1.0:
         op.note = f"first call (cold, not counted) took {first:.1f} s"
     log(f"{op.name}: {len(op.seconds)} runs, {len(replay.statements)} statement(s)")

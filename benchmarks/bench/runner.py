@@ -21,12 +21,14 @@ from typing import Any
 import django
 from django.utils import timezone
 
-from benchmarks.bench.imports import momentum_import_operation
+from benchmarks.bench.imports import momentum_import_measure, momentum_import_op
 from benchmarks.bench.pages import page_operations, pages_unavailable
 from benchmarks.bench.reads import (
     SELECTOR_OPS,
     Repeats,
+    attempt,
     dataset_subject,
+    failed,
     selector_op,
     selector_operations,
     unavailable,
@@ -56,6 +58,7 @@ from trading.models import ApiToken, Bot, BotMode
 from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
 
 Log = Callable[[str], None]
+Ingestion = Callable[[Operation, ApiClient, ScratchDatabase, "BenchOptions", Log], None]
 
 API_BOT = "bench_api"
 RAW_BOT = "bench_raw"  # the baselines' rows: same trade ids, another bot, no key collisions
@@ -102,35 +105,59 @@ class BenchOptions:
 
 
 def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
+    """Every operation, each reported not available (with why) when it fails: the run itself
+    never aborts on one operation, nor on the scratch database or its gunicorn."""
     env = server_env(throttle_rate=THROTTLE_RATE)
-    with (
-        tempfile.TemporaryDirectory(prefix="atb-bench-") as tmp,
-        scratch_database(env=env, log=log) as scratch,
-    ):
-        token = _setup(scratch)
-        report = BenchReport(
-            quick=options.quick,
-            database=scratch.name,
-            environment=_environment(scratch, options),
-            operations=[],
+    ingestion = [
+        (_single_trades_op(), _single_trades),
+        (_trade_batches_op(options), _trade_batches),
+        (_candle_batches_op(options), _candle_batches),
+    ]
+    report = BenchReport(
+        quick=options.quick,
+        database="-",
+        environment={},
+        operations=[op for op, _ in ingestion],
+        database_dropped=True,
+    )
+    scratch: ScratchDatabase | None = None
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="atb-bench-") as tmp,
+            scratch_database(env=env, log=log) as db,
+        ):
+            scratch = db
+            report.database = db.name
+            report.environment = _environment(db, options)
+            token = _setup(db)
+            with gunicorn_server(
+                env={**env, "DATABASE_URL": db.url},
+                workers=options.workers,
+                log_path=Path(tmp) / "gunicorn.log",
+                log=log,
+            ) as port:
+                client = ApiClient(port, token)
+                try:
+                    for op, run in ingestion:
+
+                        def measure_one(op: Operation = op, run: Ingestion = run) -> None:
+                            run(op, client, db, options, log)
+
+                        attempt(op, measure_one, log)
+                finally:
+                    client.close()
+    except Exception as exc:  # the scratch database or its server: report, go on
+        for op, _ in ingestion:
+            if op.available and not op.seconds:
+                failed(op, exc, log)
+    if scratch is not None:
+        report.database_dropped = not database_exists(scratch.server, scratch.name)
+    momentum = momentum_import_op(quick=options.quick)
+    report.operations.append(
+        attempt(
+            momentum, lambda: momentum_import_measure(momentum, quick=options.quick, log=log), log
         )
-        with gunicorn_server(
-            env={**env, "DATABASE_URL": scratch.url},
-            workers=options.workers,
-            log_path=Path(tmp) / "gunicorn.log",
-            log=log,
-        ) as port:
-            client = ApiClient(port, token)
-            try:
-                report.operations = [
-                    _single_trades(client, scratch, options, log),
-                    _trade_batches(client, scratch, options, log),
-                    _candle_batches(client, scratch, options, log),
-                ]
-            finally:
-                client.close()
-    report.database_dropped = not database_exists(scratch.server, scratch.name)
-    report.operations.append(momentum_import_operation(quick=options.quick, log=log))
+    )
     report.operations += _read_operations(report, options, log)
     report.environment["load_average_end"] = _load()
     return report
@@ -147,17 +174,24 @@ def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> li
         )
     report.dataset = subject.as_json()
     server = PgServer.from_settings()
-    with server.connect(server.configured_name) as raw:
-        selectors = selector_operations(
-            subject, raw=raw, cheap=options.reads, costly=options.refreshes, log=log
-        )
-        pages = page_operations(
-            subject,
-            raw=raw,
-            repeats=options.reads,
-            browser_repeats=options.page_loads,
-            workers=options.workers,
-            log=log,
+    try:
+        with server.connect(server.configured_name) as raw:
+            selectors = selector_operations(
+                subject, raw=raw, cheap=options.reads, costly=options.refreshes, log=log
+            )
+            pages = page_operations(
+                subject,
+                raw=raw,
+                repeats=options.reads,
+                browser_repeats=options.page_loads,
+                workers=options.workers,
+                log=log,
+            )
+    except Exception as exc:  # no connection to the data set: every read left
+        why = f"failed: {type(exc).__name__}: {str(exc).strip()[:160]}"
+        log(f"reads: {why}")
+        return [unavailable(selector_op(name), why) for name in SELECTOR_OPS] + pages_unavailable(
+            why
         )
     return selectors + pages
 
@@ -198,10 +232,8 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _single_trades(
-    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
-) -> Operation:
-    op = Operation(
+def _single_trades_op() -> Operation:
+    return Operation(
         name="trade_single_post",
         label="POST trades/ (1 trade)",
         rows_per_call=1,
@@ -209,6 +241,11 @@ def _single_trades(
         target=Target("p95", "<", 5.0),
         baseline_label="INSERT 1 row",
     )
+
+
+def _single_trades(
+    op: Operation, client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> None:
     now = timezone.now()
     with scratch.connect() as raw:
         for kind, count in (("W", options.single_warmup), ("S", options.singles)):
@@ -222,14 +259,11 @@ def _single_trades(
                     op.seconds.append(api)
                     op.baseline_seconds.append(base)
     log(f"single trades: {options.singles} POSTs")
-    return op
 
 
-def _trade_batches(
-    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
-) -> Operation:
+def _trade_batches_op(options: BenchOptions) -> Operation:
     size = options.trade_batch
-    op = Operation(
+    return Operation(
         name="trade_batch_post",
         label=f"POST trades/ ({size:,}-trade batch)",
         rows_per_call=size,
@@ -237,6 +271,12 @@ def _trade_batches(
         target=Target("p50", ">=", 10_000),
         baseline_label=f"COPY {size:,} rows",
     )
+
+
+def _trade_batches(
+    op: Operation, client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> None:
+    size = options.trade_batch
     now = timezone.now()
     with scratch.connect() as raw:
         for n in range(options.warmup_batches + options.batches):
@@ -249,14 +289,11 @@ def _trade_batches(
                 op.seconds.append(api)
                 op.baseline_seconds.append(base)
     log(f"trade batches: {options.batches} x {size:,}")
-    return op
 
 
-def _candle_batches(
-    client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
-) -> Operation:
+def _candle_batches_op(options: BenchOptions) -> Operation:
     size = options.candle_batch
-    op = Operation(
+    return Operation(
         name="candle_batch_post",
         label=f"POST market-data/ ({size:,} candles)",
         rows_per_call=size,
@@ -264,6 +301,12 @@ def _candle_batches(
         target=Target("p50", ">=", 100_000),
         baseline_label=f"COPY {size:,} rows",
     )
+
+
+def _candle_batches(
+    op: Operation, client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+) -> None:
+    size = options.candle_batch
     with scratch.connect() as raw:
         for n in range(options.warmup_batches + options.batches):
             body = to_json(candle_rows("BENCH/USDT", n * size, size))
@@ -281,7 +324,6 @@ def _candle_batches(
                 op.baseline_seconds.append(base)
     if op.available:
         log(f"candle batches: {options.batches} x {size:,}")
-    return op
 
 
 def _inserted(data: bytes) -> int | None:

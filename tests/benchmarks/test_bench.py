@@ -5,10 +5,12 @@ code never rots."""
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -39,7 +41,7 @@ def routed(path: str) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)  # the bench's own processes must see the data set
-def test_bench_quick_measures_every_operation_on_a_small_data_set(tmp_path: Path) -> None:
+def test_bench_quick_under_production_settings_measures_every_operation(tmp_path: Path) -> None:
     call_command("generate_dataset", "--scale", "small", "--seed", "3", stdout=None, stderr=None)
     server = PgServer.from_settings()
     out = tmp_path / "bench.json"
@@ -47,7 +49,15 @@ def test_bench_quick_measures_every_operation_on_a_small_data_set(tmp_path: Path
     run = subprocess.run(  # noqa: S603 - our interpreter and manage.py
         [sys.executable, "manage.py", "bench", "--quick", "--json", str(out)],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": server.url(server.configured_name)},
+        env={
+            **os.environ,
+            # As a deployment runs it: production settings, and no collectstatic beforehand
+            # (the admin page once crashed the whole run there: a missing manifest entry).
+            "DJANGO_SETTINGS_MODULE": "atb_site.settings.base",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-test-" + "x" * 50,
+            "DATABASE_URL": server.url(server.configured_name),
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -101,3 +111,26 @@ def test_bench_without_a_data_set_reports_the_reads_not_available() -> None:
     assert "generate_dataset" in report.operations[0].note
     rows = render_table(report).splitlines()[2 : 2 + len(report.operations)]
     assert all(row.rstrip().endswith("| not available") for row in rows), rows
+
+
+def test_an_operation_that_fails_is_reported_not_available_with_its_reason() -> None:
+    from benchmarks.bench.reads import attempt, ms_op
+
+    op = ms_op("probe", "a read of a server that is not there")
+    op.seconds.append(0.5)  # a sample taken before the failure is not a figure
+    with socket.socket() as sock:  # a port nobody listens on: a real refused connection
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    lines: list[str] = []
+
+    result = attempt(
+        op,
+        lambda: psycopg.connect(host="127.0.0.1", port=port, dbname="x", connect_timeout=2),
+        lines.append,
+    )
+
+    assert result is op
+    assert op.available is False
+    assert op.seconds == []
+    assert op.note.startswith("not available: failed: OperationalError: ")
+    assert lines == [f"probe: {op.note.removeprefix('not available: ')}"]
