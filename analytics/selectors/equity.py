@@ -11,7 +11,7 @@ a line through them has the series' extremes at the resolution asked; nothing is
 from datetime import datetime
 from typing import Any
 
-from analytics.selectors.bots import curve_cte
+from analytics.curve_sql import curve_cte
 from analytics.selectors.common import bot_scope, fetch_all, usd
 from trading.models import AccountBalance, Bot
 

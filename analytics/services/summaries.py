@@ -25,7 +25,7 @@ from datetime import UTC, datetime, time
 from django.db import connection
 from django.utils import timezone
 
-from analytics.selectors.bots import SUMMARY_CURVE_CTES, SUMMARY_TRADE_COLUMNS, curve_cte
+from analytics.curve_sql import SUMMARY_CURVE_CTES, SUMMARY_TRADE_COLUMNS, curve_cte
 from analytics.selectors.common import bot_scope
 from analytics.summary_sql import FLOAT8_EXACT
 from trading.models import Bot
