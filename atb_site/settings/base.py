@@ -284,7 +284,7 @@ BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
 BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
 
-# --- Probes and metrics (atb_site/health.py, audit/monitoring/) ---------------------------------
+# --- Probes and metrics (audit/monitoring/views.py and its neighbours) ------------------------
 # A PostgreSQL that does not answer must fail a connection attempt fast (libpq waits forever by
 # default): requests then get 503 (MonitoringMiddleware) instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault(
