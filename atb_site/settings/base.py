@@ -160,6 +160,10 @@ CACHES = {
         },
     }
 }
+# The circuit breaker every Redis call goes through (trading/redis_breaker.py): after this many
+# failures in a row a process skips Redis for the cool-down, then tries it once again.
+REDIS_BREAKER_FAILURES = env.int("REDIS_BREAKER_FAILURES", default=3)
+REDIS_BREAKER_COOLDOWN_SECONDS = env.float("REDIS_BREAKER_COOLDOWN_SECONDS", default=5.0)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TIMEZONE = "UTC"

@@ -32,8 +32,8 @@ def health_live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 ``{"status": "ok", "checks": {...}}``, 503 when PostgreSQL or Redis is
-    down (audit/monitoring/probes.py)."""
+    """Readiness: 200 ``{"status": "ok", "checks": {...}}`` (Redis away is ``degraded``, still
+    200), 503 when PostgreSQL is down (audit/monitoring/probes.py)."""
     status, body = readiness()
     return JsonResponse(body, status=status)
 
