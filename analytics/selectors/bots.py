@@ -14,7 +14,6 @@ digit, from a few rows. A period (``since``, ``until``) or backtests included ta
 statement.
 """
 
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -40,8 +39,6 @@ from analytics.selectors.summary_checkpoint import (
 from analytics.summary_sql import CHECKPOINT_USABLE
 from trading.models import Bot
 from trading.redis_breaker import redis_attempt
-
-log = logging.getLogger(__name__)
 
 
 def curve_cte(columns: str = "") -> str:

@@ -25,9 +25,9 @@ from botconfig.services import config_version_create
 from tests.factories import T0, make_candle
 from trading.api.market import _FAST_MISSES, CANDLE_SHAPE, _candle_fast, indicators_json
 from trading.models import AccountBalance, Bot, BotStatus, MarketData
+from trading.redis_breaker import redis_client, redis_key
 from trading.selectors.market import RANGE_SQL, market_latest
 from trading.services import live_state, market
-from trading.services.live_state import redis_client, redis_key
 from trading.services.market import InsertCounts, market_data_insert_many
 
 pytestmark = pytest.mark.django_db

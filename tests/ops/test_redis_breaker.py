@@ -24,12 +24,12 @@ def test_the_breaker_opens_skips_tries_once_and_closes(
     settings.REDIS_BREAKER_COOLDOWN_SECONDS = 0.3
     calls: list[int] = []
 
-    def ping() -> bool:
+    def ping() -> bool | None:
         calls.append(1)
         return bool(redis_client().ping())
 
     def attempt() -> Any:
-        return redis_attempt("ping", ping, "fallback")
+        return redis_attempt("ping", ping, None)  # None: the fallback
 
     def after_cooldown(then: Callable[[], Any]) -> Any:
         time.sleep(0.35)
@@ -37,15 +37,15 @@ def test_the_breaker_opens_skips_tries_once_and_closes(
 
     try:
         with caplog.at_level(logging.WARNING, logger="trading.redis_breaker"):
-            assert [attempt() for _ in range(10)] == ["fallback"] * 10
+            assert [attempt() for _ in range(10)] == [None] * 10
             assert len(calls) == 3  # the other 7 skipped Redis
             assert redis_skipped()
             for _ in range(5):
                 log_once("note", "said once per outage")
 
-            assert after_cooldown(attempt) == "fallback"
+            assert after_cooldown(attempt) is None
             assert len(calls) == 4  # one trial, which failed: open again
-            assert attempt() == "fallback"
+            assert attempt() is None
             assert len(calls) == 4
 
             server.start()
