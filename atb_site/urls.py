@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from atb_site.health import health_live, health_ready, metrics
+from audit.monitoring.views import health_live, health_ready, metrics
 
 admin.site.site_header = "Trading bots: operations"
 admin.site.site_title = "Trading bots admin"

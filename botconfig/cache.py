@@ -16,7 +16,8 @@ from django.core.cache import caches
 
 from botconfig.selectors import config_active
 from trading.models import Bot
-from trading.services.live_state import iso_utc, redis_attempt, redis_client, redis_key
+from trading.redis_breaker import redis_attempt, redis_client, redis_key
+from trading.services.live_state import iso_utc
 
 CONFIG_CACHE_SECONDS = 300
 

@@ -14,7 +14,6 @@ digit, from a few rows. A period (``since``, ``until``) or backtests included ta
 statement.
 """
 
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -40,9 +39,7 @@ from analytics.selectors.summary_checkpoint import (
 )
 from analytics.summary_sql import CHECKPOINT_USABLE
 from trading.models import Bot
-from trading.services.live_state import REDIS_ERRORS
-
-log = logging.getLogger(__name__)
+from trading.redis_breaker import redis_attempt
 
 
 _SUMMARY_SQL = (
@@ -210,19 +207,19 @@ def _cache_key(*, scope: TradeScope, version: int | None, at: datetime | None) -
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] | None = caches["default"].get(key)
-    except REDIS_ERRORS as exc:
-        log.warning("Redis unreachable reading a bot summary; computing it: %s", exc)
-        return None
+    """The cached summary row, or None (computed then) when Redis lacks it or is away."""
+    found: dict[str, Any] | None = redis_attempt(
+        "bot summary cache read", lambda: caches["default"].get(key), None
+    )
     return found
 
 
 def _cache_set(key: str, row: dict[str, Any]) -> None:
-    try:
-        caches["default"].set(key, row, SUMMARY_CACHE_SECONDS)
-    except REDIS_ERRORS as exc:
-        log.warning("Redis unreachable saving a bot summary: %s", exc)
+    redis_attempt(
+        "bot summary cache write",
+        lambda: caches["default"].set(key, row, SUMMARY_CACHE_SECONDS),
+        None,
+    )
 
 
 def summary_from_row(

@@ -160,6 +160,10 @@ CACHES = {
         },
     }
 }
+# The circuit breaker every Redis call goes through (trading/redis_breaker.py): after this many
+# failures in a row a process skips Redis for the cool-down, then tries it once again.
+REDIS_BREAKER_FAILURES = env.int("REDIS_BREAKER_FAILURES", default=3)
+REDIS_BREAKER_COOLDOWN_SECONDS = env.float("REDIS_BREAKER_COOLDOWN_SECONDS", default=5.0)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TIMEZONE = "UTC"
@@ -284,7 +288,7 @@ BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
 BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
 
-# --- Probes and metrics (atb_site/health.py, audit/monitoring/) ---------------------------------
+# --- Probes and metrics (audit/monitoring/views.py and its neighbours) ------------------------
 # A PostgreSQL that does not answer must fail a connection attempt fast (libpq waits forever by
 # default): requests then get 503 (MonitoringMiddleware) instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault(

@@ -204,7 +204,7 @@ class DatabaseMetricsView(APIView):
         responses={200: DatabaseMetricsSerializer},
     )
     def get(self, request: Request) -> Response:
-        snap = store.snapshot() if store.flush(force=True) else None
+        snap = store.snapshot() if store.flush() else None
         if snap is not None:
             requests_hist = Histogram.empty(HTTP_BUCKETS)
             for hist in snap.http_latency.values():

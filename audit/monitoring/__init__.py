@@ -4,7 +4,8 @@
 - middleware: HTTP request counts and latencies (and 503 when the database cannot answer);
 - database: the execute wrapper timing every SQL statement;
 - tasks: Celery task outcomes;
-- probes: readiness checks; selectors: what PostgreSQL says about itself;
+- probes: readiness checks; views: /health/live, /health/ready, /metrics;
+- selectors: what PostgreSQL says about itself;
 - prometheus: the /metrics text; maintenance: database optimize (VACUUM, view refresh).
 
 ``install()`` (from AuditConfig.ready) hooks the database wrapper and the Celery signals into

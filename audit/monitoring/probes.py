@@ -1,17 +1,23 @@
 """Readiness: can this process serve? (``GET /health/ready``, API.md "Probes and operations").
 
-Needed parts (down: 503): PostgreSQL and Redis. Each answers fast when down: PostgreSQL through
-a fresh connection with ``connect_timeout`` and a ``statement_timeout`` of
-``HEALTH_DATABASE_TIMEOUT`` seconds (a new connection, so a server that is up but refuses new
-connections, at max_connections, is not ready either); Redis through the cache's client, with
-its short socket timeouts (REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT).
+Needed part (down: 503): PostgreSQL, through a fresh connection with ``connect_timeout`` and a
+``statement_timeout`` of ``HEALTH_DATABASE_TIMEOUT`` seconds (a new connection, so a server that
+is up but refuses new connections, at max_connections, is not ready either).
+
+Redis is not needed to serve: every user of it falls back to PostgreSQL (or, the rate limit,
+lets requests through). Unreachable, or skipped by this process's circuit breaker
+(trading/redis_breaker.py), it is ``degraded``, still 200: a load balancer must not drop an
+instance that serves. Its PING goes through the breaker: a Redis in trouble costs the probe at
+most the cache's short socket timeouts (REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT), and
+nothing while the breaker is open.
 
 Degraded parts (a warning, still 200): the age of the last beat run (the newest
 ``last_run_at`` of django_celery_beat's enabled entries, over ``HEALTH_BEAT_MAX_AGE_SECONDS``)
 and of the last verified backup (``audit.selectors.backup_latest``, over
 ``HEALTH_BACKUP_MAX_AGE_SECONDS``). Neither can be known with PostgreSQL down: ``unknown``.
 
-Statuses of a check: ``ok``, ``warning`` (degraded), ``down`` (needed and failing), ``unknown``.
+Statuses of a check: ``ok``, ``warning`` (old), ``degraded`` (Redis away), ``down`` (needed
+and failing), ``unknown``.
 Nothing here names a host, a user or a password: the answer is public.
 """
 
@@ -28,10 +34,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit.monitoring.store import redis_client
+from trading.redis_breaker import redis_attempt, redis_skipped
 
 log = logging.getLogger(__name__)
 
-NEEDED = ("postgres", "redis")
+NEEDED = ("postgres",)
 
 
 def _ms(start: float) -> float:
@@ -65,14 +72,31 @@ def postgres_check() -> dict[str, Any]:
 
 def redis_check() -> dict[str, Any]:
     start = time.perf_counter()
-    try:
-        found = redis_client()
-        if found is None:
-            return {"status": "unknown", "latency_ms": _ms(start), "error": "not Redis"}
-        found[0].ping()
-    except Exception as exc:
-        log.warning("readiness: Redis check failed", exc_info=True)
-        return {"status": "down", "latency_ms": _ms(start), "error": type(exc).__name__}
+    found = redis_client()
+    if found is None:
+        return {"status": "unknown", "latency_ms": _ms(start), "error": "not Redis"}
+    if redis_skipped():
+        return {
+            "status": "degraded",
+            "latency_ms": _ms(start),
+            "reason": "unreachable: skipped for a while, served from PostgreSQL",
+        }
+    failure: list[str] = []
+
+    def ping() -> bool:
+        try:
+            return bool(found[0].ping())
+        except Exception as exc:
+            failure.append(type(exc).__name__)
+            raise
+
+    if not redis_attempt("readiness ping", ping, False):
+        return {
+            "status": "degraded",
+            "latency_ms": _ms(start),
+            "error": failure[0] if failure else "no answer",
+            "reason": "unreachable: served from PostgreSQL",
+        }
     return {"status": "ok", "latency_ms": _ms(start)}
 
 

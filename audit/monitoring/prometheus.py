@@ -144,12 +144,7 @@ def metrics_text(*, now: datetime | None = None) -> str:
     now = now or timezone.now()
     # This process's latest counts first, so that its own requests show. A failed flush is
     # Redis down: no second timeout for the read.
-    snap: Snapshot | None = None
-    if store.flush(force=True):
-        try:
-            snap = store.snapshot()
-        except Exception:
-            log.warning("metrics: Redis could not be read", exc_info=True)
+    snap: Snapshot | None = store.snapshot() if store.flush() else None
 
     out = Exposition()
     _counters(out, snap)
@@ -157,7 +152,7 @@ def metrics_text(*, now: datetime | None = None) -> str:
     for name, value, help_text in (
         ("database_up", database_up, "1 when PostgreSQL answered this scrape."),
         ("redis_up", snap is not None, "1 when Redis answered this scrape."),
-        ("ready", database_up and snap is not None, "1 when every needed part is up."),
+        ("ready", database_up, "1 when every needed part (PostgreSQL) is up."),
     ):
         out.sample(out.family(name, "gauge", help_text), int(value))
     return out.text()

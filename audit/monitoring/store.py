@@ -6,10 +6,12 @@ pipelined round trip (HINCRBY / HINCRBYFLOAT), so a request never waits for Redi
 workers also flush at the end of each task. With ``MONITORING_FLUSH_SECONDS = 0`` every request
 flushes at once (one round trip per request).
 
-Failing open: when Redis does not answer, the buffer is kept (it only holds one number per
-label set, so it cannot grow without bound) and no flush is tried again for
-``BACKOFF_SECONDS``; the next successful flush adds everything counted meanwhile. A process
-that dies loses at most its last interval.
+Failing open: every call to Redis goes through the process's circuit breaker
+(trading/redis_breaker.py). When Redis does not answer, or the breaker skips it, the buffer is
+kept (it only holds one number per label set, so it cannot grow without bound); the next
+successful flush adds everything counted meanwhile. The flusher thread is then usually the one
+that makes the breaker's trial call, off any request. A process that dies loses at most its
+last interval.
 
 Redis keys (under the cache's KEY_PREFIX; fields joined by ``SEP``):
 
@@ -36,6 +38,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from audit.monitoring.histogram import DB_BUCKETS, HTTP_BUCKETS, bucket_index
+from trading.redis_breaker import log_once, redis_attempt
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +49,20 @@ DB = "mon:db"
 CELERY = "mon:celery"
 SINCE = "mon:since"
 HASHES = (HTTP_COUNT, HTTP_LATENCY, DB, CELERY)
-BACKOFF_SECONDS = 5.0
 SUM, ERRORS = "sum", "errors"
 
 _lock = threading.Lock()
 _buffer: dict[tuple[str, str], float] = defaultdict(float)
-_down_until = 0.0
 _flusher: threading.Thread | None = None
 
 
 def _reinit_after_fork() -> None:
     """A forked child starts empty: its parent flushes what it counted, and no thread (nor a
     lock held by one) survives a fork."""
-    global _lock, _buffer, _flusher, _down_until
+    global _lock, _buffer, _flusher
     _lock = threading.Lock()
     _buffer = defaultdict(float)
     _flusher = None
-    _down_until = 0.0
 
 
 os.register_at_fork(after_in_child=_reinit_after_fork)
@@ -127,18 +127,16 @@ def redis_client() -> tuple[Any, RedisCache] | None:
     return _client_of(backend), backend
 
 
-def flush(*, force: bool = False) -> bool:
+def flush() -> bool:
     """Add this process's buffer into Redis in one round trip. False (and the buffer kept) when
-    Redis did not answer, or is in its back-off period after a failure (unless ``force``)."""
-    global _down_until
-    if not force and time.monotonic() < _down_until:
-        return False
+    Redis did not answer or the circuit breaker skips it."""
     with _lock:
         pending = dict(_buffer)
         _buffer.clear()
     if not pending:
         return True
-    try:
+
+    def add() -> bool:
         found = redis_client()
         if found is None:
             return True  # not Redis: nowhere to add up; drop
@@ -151,15 +149,15 @@ def flush(*, force: bool = False) -> bool:
             else:
                 pipe.hincrby(backend.make_key(key), name, int(amount))
         pipe.execute()
-    except Exception:
-        _down_until = time.monotonic() + BACKOFF_SECONDS
-        with _lock:
-            for item, amount in pending.items():
-                _buffer[item] += amount
-        log.warning("monitoring counters kept in memory: Redis unreachable", exc_info=True)
-        return False
-    _down_until = 0.0
-    return True
+        return True
+
+    if redis_attempt("monitoring flush", add, False):
+        return True
+    with _lock:
+        for item, amount in pending.items():
+            _buffer[item] += amount
+    log_once("monitoring flush", "monitoring counters kept in memory: Redis unreachable")
+    return False
 
 
 def _flush_forever() -> None:
@@ -182,7 +180,7 @@ def _start_flusher() -> None:
         _flusher.start()
 
 
-atexit.register(flush, force=True)
+atexit.register(flush)
 
 
 # --- Reading ------------------------------------------------------------------------------------
@@ -224,17 +222,28 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def snapshot() -> Snapshot:
-    """Read every counter in one round trip. Raises when Redis does not answer."""
+def _read_all() -> list[Any] | None:
     found = redis_client()
     if found is None:
-        return Snapshot(since=None)
+        return None
     client, backend = found
     pipe = client.pipeline(transaction=False)
     pipe.get(backend.make_key(SINCE))
     for key in HASHES:
         pipe.hgetall(backend.make_key(key))
-    since_raw, http_count, http_latency, db, celery = pipe.execute()
+    read: list[Any] = pipe.execute()
+    return read
+
+
+def snapshot() -> Snapshot | None:
+    """Every counter, read in one round trip; None when Redis does not answer (or the circuit
+    breaker skips it)."""
+    if redis_client() is None:
+        return Snapshot(since=None)
+    read = redis_attempt("monitoring read", _read_all, None)
+    if read is None:
+        return None
+    since_raw, http_count, http_latency, db, celery = read
     since = (
         datetime.fromtimestamp(float(_text(since_raw)), tz=UTC) if since_raw is not None else None
     )

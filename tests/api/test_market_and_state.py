@@ -25,9 +25,9 @@ from botconfig.services import config_version_create
 from tests.factories import T0, make_candle
 from trading.api.market import _FAST_MISSES, CANDLE_SHAPE, _candle_fast, indicators_json
 from trading.models import AccountBalance, Bot, BotStatus, MarketData
+from trading.redis_breaker import redis_client, redis_key
 from trading.selectors.market import RANGE_SQL, market_latest
 from trading.services import live_state, market
-from trading.services.live_state import redis_client, redis_key
 from trading.services.market import InsertCounts, market_data_insert_many
 
 pytestmark = pytest.mark.django_db
@@ -462,15 +462,18 @@ def test_reading_candles_needs_a_bot_or_staff(db: None) -> None:
 # --- GET prices/ ------------------------------------------------------------------------------
 
 
-def test_prices_come_from_redis_without_a_query_beyond_the_token(
+def test_prices_come_from_redis_with_no_query_but_the_token_and_the_epoch(
     bot_client: APIClient, on_commit: Callable[..., Any], django_assert_num_queries: Any
 ) -> None:
     on_commit(lambda: bot_client.post(MARKET, [candle(0), candle(1, close="106")], format="json"))
-    with django_assert_num_queries(2):  # the token; Redis is not seeded yet: every market's
-        first = bot_client.get(PRICES)  # latest candle from PostgreSQL, which seeds it
+    # The token; Redis is not seeded yet: the price cache's epoch, then every market's latest
+    # candle from PostgreSQL, which seeds it.
+    with django_assert_num_queries(3):
+        first = bot_client.get(PRICES)
     assert first.json() == {"results": [price(1, close="106.0000000000")]}
     on_commit(lambda: bot_client.post(MARKET, [candle(2, close="107")], format="json"))
-    with django_assert_num_queries(1):  # only the token: the bearer token lookup
+    # The token and the epoch (a sequence's last value), which says Redis's hash is current.
+    with django_assert_num_queries(2):
         response = bot_client.get(PRICES)
     assert response.json() == {"results": [price(2, close="107.0000000000")]}
 
@@ -531,9 +534,9 @@ def test_a_market_redis_lacks_is_looked_up_in_postgresql(
     bot_client.get(PRICES)  # seeds Redis
     make_candle(symbol="DOGE/USDT", ts=T0)  # written behind the API's back
     url = f"{PRICES}?symbol=DOGE/USDT&exchange=binance&timeframe=1m"
-    with django_assert_num_queries(2):  # the token; the one market, from PostgreSQL
+    with django_assert_num_queries(3):  # the token, the epoch; the one market, from PostgreSQL
         assert bot_client.get(url).json()["results"][0]["symbol"] == "DOGE/USDT"
-    with django_assert_num_queries(1):  # and now from Redis
+    with django_assert_num_queries(2):  # and now from Redis
         assert bot_client.get(url).json()["results"][0]["symbol"] == "DOGE/USDT"
 
 
@@ -549,6 +552,25 @@ def test_prices_reseed_from_postgresql_when_redis_lost_them(
     )
     assert bot_client.get(PRICES).json() == {"results": [price(4)]}
     assert redis_client().exists(redis_key(live_state.PRICES_SEEDED)) == 1
+
+
+def test_a_price_that_missed_redis_is_never_served_stale_once_redis_is_back(
+    bot_client: APIClient, on_commit: Callable[..., Any], settings: SettingsWrapper
+) -> None:
+    on_commit(lambda: bot_client.post(MARKET, [candle(0)], format="json"))
+    assert bot_client.get(PRICES).json() == {"results": [price(0)]}  # seeded
+    epoch = live_state.price_cache_epoch()
+    reachable = settings.CACHES
+    settings.CACHES = {"default": {**reachable["default"], "LOCATION": DEAD_REDIS}}
+    written = on_commit(lambda: bot_client.post(MARKET, [candle(1, close="107")], format="json"))
+    assert written.json() == {"inserted": 1, "duplicates": 0}
+    assert live_state.price_cache_epoch() == epoch + 1
+    settings.CACHES = reachable  # Redis is back, still holding the hash seeded before
+
+    assert redis_client().hlen(redis_key(live_state.PRICES_LATEST)) == 1
+    assert bot_client.get(PRICES).json() == {"results": [price(1, close="107.0000000000")]}
+    mark = redis_client().get(redis_key(live_state.PRICES_SEEDED))
+    assert mark == f"epoch:{epoch + 1}".encode()  # reseeded in the new epoch
 
 
 def test_the_latest_of_every_market_from_postgresql(db: None) -> None:

@@ -94,7 +94,7 @@ def test_health_shape(staff_client: APIClient) -> None:
 
 @pytest.mark.django_db
 def test_metrics_percentiles_error_rate_connections_and_tables(staff_client: APIClient) -> None:
-    store.flush(force=True)
+    store.flush()
     store.reset()
     for _ in range(98):
         store.db_observe(seconds=0.0007, error=False)  # (0.5 ms, 1 ms]

@@ -165,20 +165,34 @@ def test_without_backup_support_the_backup_check_is_unknown(monkeypatch: Any) ->
     }
 
 
-def test_redis_down_is_503_naming_redis_fast(settings: Any) -> None:
+def test_redis_down_is_degraded_still_200_fast(settings: Any) -> None:
+    # A load balancer must not drop an instance that serves: PostgreSQL answers for Redis.
     with override_settings(CACHES=dead_redis_caches(settings)):
         start = time.monotonic()
         response = Client().get("/health/ready")
         elapsed = time.monotonic() - start
 
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["failed"] == ["redis"]
-    assert body["checks"]["redis"]["status"] == "down"
-    assert body["checks"]["redis"]["error"] == "ConnectionError"
+    assert body["status"] == "ok"
+    assert body["failed"] == []
+    assert "redis" in body["warnings"]
+    redis = body["checks"]["redis"]
+    assert (redis["status"], redis["error"]) == ("degraded", "ConnectionError")
     assert body["checks"]["postgres"]["status"] == "ok"
     assert elapsed < 2.0
+
+
+def test_with_the_breaker_open_redis_is_degraded_without_a_ping(settings: Any) -> None:
+    settings.REDIS_BREAKER_FAILURES = 2
+    settings.REDIS_BREAKER_COOLDOWN_SECONDS = 60
+    with override_settings(CACHES=dead_redis_caches(settings)):
+        first, second, third = (probes.redis_check() for _ in range(3))
+
+    assert [first["status"], second["status"], third["status"]] == ["degraded"] * 3
+    assert first["error"] == second["error"] == "ConnectionError"
+    assert "error" not in third  # skipped: no call to Redis
+    assert third["reason"] == "unreachable: skipped for a while, served from PostgreSQL"
 
 
 def test_postgres_down_is_503_naming_postgres_fast_and_live_stays_200(monkeypatch: Any) -> None:

@@ -1,6 +1,7 @@
 """Per-token request rate: an atomic counter in Redis per fixed window. Over it: 429 with
-Retry-After. With Redis unreachable the API keeps serving (the limit is then not enforced):
-a bot's writes matter more than its rate."""
+Retry-After. With Redis unreachable (or skipped by the circuit breaker, trading/redis_breaker.py)
+the API keeps serving, the limit then not enforced, and says so once per outage in each
+process: a bot's writes matter more than its rate."""
 
 import functools
 import logging
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from trading.models import ApiToken
+from trading.redis_breaker import log_once, redis_attempt
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,12 @@ class TokenRateThrottle(BaseThrottle):
         window = int(now // self.period)
         key = f"throttle:{self.ident(request)}:{window}"
         try:
-            count = _count(key, timeout=self.period + 1)
-        except Exception:  # any Redis failure: serve, and say so in the log
-            log.warning("rate limit not enforced: the cache is unreachable", exc_info=True)
+            count = redis_attempt("rate limit", lambda: _count(key, timeout=self.period + 1), None)
+        except Exception:  # a failure that is not Redis's: serve, and say so in the log
+            log.warning("rate limit not enforced: the cache failed", exc_info=True)
+            return True
+        if count is None:
+            log_once("rate limit", "rate limit not enforced: Redis is unreachable")
             return True
         if count <= self.limit:
             return True

@@ -16,6 +16,7 @@ from trading.services.live_state import (
     MarketKey,
     Price,
     iso_utc,
+    price_cache_epoch,
     price_cache_read,
     price_cache_update,
 )
@@ -106,10 +107,10 @@ def prices_latest(
 ) -> list[Price]:
     """The latest candle of every market matching the filters, from Redis when it can answer.
 
-    Redis answers once seeded (it then holds every market's latest candle, kept current by the
-    ingest path); an exact market it lacks is looked up in PostgreSQL. Unseeded, one read takes
-    every market's latest candle from PostgreSQL and seeds Redis; unreachable, PostgreSQL
-    answers every read.
+    Redis answers once seeded in the price cache's current epoch (it then holds every market's
+    latest candle, kept current by the ingest path); an exact market it lacks is looked up in
+    PostgreSQL. Unseeded (or seeded before a price missed Redis), one read takes every market's
+    latest candle from PostgreSQL and seeds Redis; unreachable, PostgreSQL answers every read.
     """
     wanted = (symbol, exchange, timeframe)
 
@@ -128,8 +129,9 @@ def prices_latest(
             found = market_latest_for_keys(keys=[(symbol, exchange, timeframe)])
             price_cache_update(candles=found)
         return found
+    epoch = price_cache_epoch()  # before the read: a price missed after it moves it on
     every = market_latest()
-    price_cache_update(candles=every, seeded=True)
+    price_cache_update(candles=every, seeded_epoch=epoch)
     return [price for price in every if matches(price)]
 
 

@@ -1,16 +1,24 @@
 """Live state in Redis: the latest candle of every market and each bot's heartbeat.
 
 PostgreSQL stays the system of record; Redis holds the hot copy that the busiest reads are
-served from. Every call to Redis goes through ``redis_attempt``: when Redis is unreachable it
-logs and answers a fallback, so callers fall back to PostgreSQL and writes still land. No
-request fails because Redis is down.
+served from. Every call to Redis goes through ``redis_attempt`` (trading/redis_breaker.py):
+when Redis is unreachable, or the circuit breaker skips it, it answers a fallback at once, so
+callers fall back to PostgreSQL and writes still land. No request fails because Redis is down.
 
 Keys (under the cache's KEY_PREFIX and version, so test runs and deployments never mix):
 - ``prices:latest`` hash, field ``["BTC/USDT","binance","1m"]`` -> the candle as JSON;
   ``prices:ts`` hash, same fields -> the candle's open time in epoch microseconds. A Lua script
   writes a candle only when it is newer than the one held, so racing writers never move a
   price backwards. ``prices:seeded`` (expires after PRICES_SEEDED_SECONDS) says the hash holds
-  every market's latest candle: without it a read goes to PostgreSQL once and reseeds.
+  every market's latest candle as of the price cache's *epoch* it names: without it, or when
+  it names another epoch than PostgreSQL's, a read goes to PostgreSQL once and reseeds.
+- The epoch is a PostgreSQL sequence (``trading.price_cache_epoch``) that every process whose
+  price write did not reach Redis (unreachable, or skipped by the breaker) bumps once the
+  candles are committed. So a price written while Redis was away is never served stale from
+  Redis once it is back, by any process: a process that never saw the outage still reads the
+  epoch from PostgreSQL (one sequence read per ``prices/`` request, microseconds) and finds the
+  seeded hash out of date. Only a process that dies between its commit and the bump can leave a
+  stale price, for at most PRICES_SEEDED_SECONDS.
 - ``bot:<bot_id>:live`` hash: last_heartbeat_at, status, equity_usd, balance_usd.
 - ``bot:<bot_id>:heartbeat-guard``: SET NX EX 10, at most one write-through per bot per 10 s.
 """
@@ -23,13 +31,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import caches
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from redis import Redis
-from redis.exceptions import RedisError
 
 from trading.models import AccountBalance, Bot, BotStatus, SnapshotType
+from trading.redis_breaker import redis_attempt, redis_client, redis_key
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,10 @@ PRICES_SEEDED_SECONDS = 300
 HEARTBEAT_WRITE_THROUGH_SECONDS = 10
 LIVE_STATE_SECONDS = 86400
 
-# Redis errors and socket errors (refused, reset, timed out) both mean "Redis is unreachable".
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+PRICE_EPOCH_SQL = (
+    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM trading.price_cache_epoch"
+)
+PRICE_EPOCH_BUMP_SQL = "SELECT nextval('trading.price_cache_epoch')"
 
 # Compare-and-set of many markets at once: KEYS = [latest hash, ts hash];
 # ARGV = field, epoch microseconds, candle JSON, field, ... Returns how many were written.
@@ -66,36 +74,6 @@ for i = 1, #ARGV, 3 do
 end
 return written
 """
-
-
-# --- Reaching Redis ---------------------------------------------------------------------------
-
-
-def redis_attempt[T](what: str, action: Callable[[], T], fallback: T) -> T:
-    """``action()``, or ``fallback`` (logged) when Redis cannot be reached."""
-    try:
-        return action()
-    except REDIS_ERRORS as exc:
-        log.warning("Redis unreachable during %s; falling back: %s", what, exc)
-        return fallback
-
-
-def redis_client() -> Redis:
-    """The raw client behind Django's cache (for hashes and scripts the cache API lacks).
-
-    Raises RedisError when the cache is not a Redis cache, so callers take their fallback.
-    """
-    backend = caches["default"]
-    get_client = getattr(getattr(backend, "_cache", None), "get_client", None)
-    if get_client is None:
-        raise RedisError("the default cache is not a Redis cache")
-    client: Redis = get_client(write=True)
-    return client
-
-
-def redis_key(name: str) -> str:
-    """``name`` with the cache's prefix and version, as Django's cache API would store it."""
-    return caches["default"].make_key(name)
 
 
 def _text(value: bytes | str) -> str:
@@ -120,12 +98,37 @@ def _epoch_us(ts: str) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def price_cache_update(*, candles: Iterable[Price], seeded: bool = False) -> int | None:
+def price_cache_epoch() -> int:
+    """The price cache's epoch in PostgreSQL (0 until a price first missed Redis)."""
+    with connection.cursor() as cursor:
+        cursor.execute(PRICE_EPOCH_SQL)
+        return int(cursor.fetchone()[0])
+
+
+def _seeded_mark(epoch: int) -> str:
+    return f"epoch:{epoch}"
+
+
+def _price_cache_missed() -> None:
+    """A committed price did not reach Redis: move the epoch on, so that no process trusts a
+    hash seeded before it. Logged, never raised (the candles are committed)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(PRICE_EPOCH_BUMP_SQL)
+    except DatabaseError:
+        log.exception(
+            "price cache epoch not moved on: a price may be served stale for %s s",
+            PRICES_SEEDED_SECONDS,
+        )
+
+
+def price_cache_update(*, candles: Iterable[Price], seeded_epoch: int | None = None) -> int | None:
     """Hold each candle unless Redis already holds a newer one for its market.
 
-    ``seeded``: the candles are every market's latest (read from PostgreSQL), so Redis may
-    answer for all markets until PRICES_SEEDED_SECONDS pass. Returns how many candles were
-    written, or None when Redis is unreachable.
+    ``seeded_epoch``: the candles are every market's latest, read from PostgreSQL after it
+    read this epoch (``price_cache_epoch``), so Redis may answer for all markets while the
+    epoch holds, until PRICES_SEEDED_SECONDS pass. Returns how many candles were written, or
+    None when Redis is unreachable or skipped (then the epoch moves on).
     """
     args: list[str | int] = []
     for candle in candles:
@@ -141,34 +144,45 @@ def price_cache_update(*, candles: Iterable[Price], seeded: bool = False) -> int
         if args:
             script = client.register_script(_PRICES_CAS_LUA)
             written = int(script(keys=[redis_key(PRICES_LATEST), redis_key(PRICES_TS)], args=args))
-        if seeded:
-            client.set(redis_key(PRICES_SEEDED), 1, ex=PRICES_SEEDED_SECONDS)
+        if seeded_epoch is not None:
+            client.set(
+                redis_key(PRICES_SEEDED), _seeded_mark(seeded_epoch), ex=PRICES_SEEDED_SECONDS
+            )
         return written
 
-    return redis_attempt("price cache update", write, None)
+    written = redis_attempt("price cache update", write, None)
+    if written is None and args:
+        _price_cache_missed()
+    return written
 
 
 @dataclass(frozen=True)
 class CachedPrices:
-    seeded: bool  # Redis holds every market's latest candle
+    seeded: bool  # Redis holds every market's latest candle, as of PostgreSQL's epoch
     prices: dict[MarketKey, Price]
 
 
 def price_cache_read() -> CachedPrices | None:
-    """Every latest candle Redis holds (one round trip), or None when Redis is unreachable."""
+    """Every latest candle Redis holds (one round trip), or None when Redis is unreachable or
+    skipped. Seeded only when the hash was seeded in PostgreSQL's current epoch."""
 
-    def read() -> CachedPrices:
+    def read() -> tuple[bytes | None, dict[bytes, bytes]]:
         pipe = redis_client().pipeline(transaction=False)
-        pipe.exists(redis_key(PRICES_SEEDED))
+        pipe.get(redis_key(PRICES_SEEDED))
         pipe.hgetall(redis_key(PRICES_LATEST))
-        seeded, held = pipe.execute()
-        prices: dict[MarketKey, Price] = {}
-        for value in held.values():
-            candle = json.loads(value)
-            prices[(candle["symbol"], candle["exchange"], candle["timeframe"])] = candle
-        return CachedPrices(seeded=bool(seeded) and bool(prices), prices=prices)
+        mark, held = pipe.execute()
+        return mark, held
 
-    return redis_attempt("price cache read", read, None)
+    found = redis_attempt("price cache read", read, None)
+    if found is None:
+        return None
+    mark, held = found
+    prices: dict[MarketKey, Price] = {}
+    for value in held.values():
+        candle = json.loads(value)
+        prices[(candle["symbol"], candle["exchange"], candle["timeframe"])] = candle
+    seeded = mark is not None and bool(prices) and _text(mark) == _seeded_mark(price_cache_epoch())
+    return CachedPrices(seeded=seeded, prices=prices)
 
 
 # --- Bots' heartbeats -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Who may call: ``/health/live`` and ``/health/ready`` are public (platform probes
 they name no host, user or secret). ``/metrics`` names bots and tables, so, as API.md has it
 for everything but liveness, it wants a caller: ``Authorization: Bearer <METRICS_TOKEN>`` (a
 scraper's shared secret, checked without the database, so it answers with PostgreSQL down), a
-staff user's API token, or a staff session. The logic is in audit/monitoring/.
+staff user's API token, or a staff session. The checks are in probes.py, the text in
+prometheus.py; atb_site/urls.py routes to these views.
 """
 
 import secrets
@@ -31,8 +32,8 @@ def health_live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 ``{"status": "ok", "checks": {...}}``, 503 when PostgreSQL or Redis is
-    down (audit/monitoring/probes.py)."""
+    """Readiness: 200 ``{"status": "ok", "checks": {...}}`` (Redis away is ``degraded``, still
+    200), 503 when PostgreSQL is down (audit/monitoring/probes.py)."""
     status, body = readiness()
     return JsonResponse(body, status=status)
 
