@@ -11,6 +11,7 @@ Two checks, both naming the key and the reason (``risk.stop_loss_pct: must be > 
 
 import json
 import math
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from jsonschema import exceptions as schema_exceptions
 from jsonschema.validators import validator_for
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from botconfig.models import StrategySchema
 from botconfig.schemas import repository_schemas
@@ -75,20 +79,48 @@ def _messages(error: schema_exceptions.ValidationError) -> list[str]:
     return [f"{name}: {error.message}"]
 
 
+def _refs(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(item, str):
+                yield item
+            else:
+                yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
 def schema_check(document: Any) -> None:
-    """Raise ValidationError unless ``document`` is a valid JSON Schema for an object."""
+    """Raise ValidationError unless ``document`` is a valid JSON Schema whose references all
+    point inside it (nothing is fetched from elsewhere)."""
     if not isinstance(document, dict):
         raise ValidationError("Not a valid JSON Schema: a schema here is a JSON object.")
     try:
         validator_for(document).check_schema(document)
     except schema_exceptions.SchemaError as exc:
         raise ValidationError(f"Not a valid JSON Schema: {exc.message}") from exc
+    resolver = (
+        Registry().with_resource("", Resource.from_contents(document, DRAFT202012)).resolver()
+    )
+    for ref in _refs(document):
+        try:
+            if not ref.startswith("#"):
+                raise Unresolvable(ref)
+            resolver.lookup(ref)
+        except Unresolvable as exc:
+            raise ValidationError(
+                f"Not a valid JSON Schema: {ref!r} does not point inside this schema."
+            ) from exc
 
 
 def schema_errors(*, document: dict[str, Any], config: Any) -> list[str]:
     """Every way ``config`` fails ``document`` (a checked schema), sorted by key."""
     validator = validator_for(document)(document)
-    found = {m for error in validator.iter_errors(config) for m in _messages(error)}
+    try:
+        found = {m for error in validator.iter_errors(config) for m in _messages(error)}
+    except Unresolvable as exc:  # a schema stored before schema_check looked at references
+        return [f"(the schema): cannot be applied: {exc}"]
     return sorted(found)
 
 

@@ -22,9 +22,18 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import ChangeLog
+from botconfig.demo.seed import demo_seed
 from botconfig.demo.specs import SPECS
 from botconfig.models import BotConfiguration, StrategySchema
-from botconfig.services import bot_register, config_rollback, config_version_create
+from botconfig.services import (
+    BOT_EDITABLE_FIELDS,
+    bot_register,
+    bot_update,
+    config_rollback,
+    config_version_create,
+    strategy_schema_save,
+)
+from botconfig.validation import config_errors, limits_of
 from tests.factories import make_bot
 from trading.models import Bot
 
@@ -322,16 +331,12 @@ def test_the_default_schema_checks_the_types_of_known_keys_of_any_strategy(db: N
 
 
 def test_the_limit_columns_are_not_edited_on_the_bot(live_bot: Bot) -> None:
-    from botconfig.services import BOT_EDITABLE_FIELDS, bot_update
-
     assert not [name for name in BOT_EDITABLE_FIELDS if name.startswith("max_")]
     with pytest.raises(ValidationError, match="max_leverage"):
         bot_update(bot=live_bot, data={"max_leverage": Decimal(9)}, user=None)
 
 
 def test_every_demo_configuration_is_valid_by_its_schema(db: None) -> None:
-    from botconfig.validation import config_errors
-
     for spec in SPECS:
         for config in (spec.config, spec.config_v2):
             if config is not None:
@@ -384,3 +389,80 @@ def test_register_bot_refuses_a_bad_config_file_naming_the_key(db: None, tmp_pat
         0,
         0,
     )
+
+
+def test_the_bot_admin_refuses_a_bad_first_configuration_or_a_type_its_config_fails(
+    live_bot: Bot, admin_client_logged_in: Client
+) -> None:
+    form = {
+        "name": "Trend",
+        "strategy_type": "trend_following",
+        "exchange": "binance",
+        "base_currency": "USDT",
+        "status": "active",
+        "mode": "paper",
+        "initial_capital_usd": "1000",
+        "metadata": "{}",
+    }
+    before = (Bot.objects.count(), ChangeLog.objects.count())
+
+    added = admin_client_logged_in.post(
+        reverse("admin:trading_bot_add"),
+        {**form, "bot_id": "trend_004", "initial_config": json.dumps(with_risk(leverage=0))},
+    )
+    retyped = admin_client_logged_in.post(
+        reverse("admin:trading_bot_change", args=[live_bot.pk]),
+        {**form, "strategy_type": "mean_reversion"},
+    )
+
+    assert added.context["adminform"].form.errors == {
+        "initial_config": ["risk.leverage: must be >= 1 (got 0)"]
+    }
+    retype_error = retyped.context["adminform"].form.errors["strategy_type"][0]
+    assert retype_error.startswith(
+        "The configuration in force (version 1) fails this type's schema: "
+        "strategy.band_period: required"
+    )
+    live_bot.refresh_from_db()
+    assert live_bot.strategy_type == "trend_following"
+    assert (Bot.objects.count(), ChangeLog.objects.count()) == before
+
+
+def test_the_demo_bots_limits_are_those_of_their_configuration_in_force(db: None) -> None:
+    demo_seed()
+
+    for version in BotConfiguration.objects.filter(is_active=True).select_related("bot"):
+        limits = {name: getattr(version.bot, name) for name in limits_of(version.config)[0]}
+        assert limits == limits_of(version.config)[0]
+    momentum = BotConfiguration.objects.get(is_active=True, bot__strategy_type="trend_following")
+    assert (momentum.version, momentum.bot.max_open_positions) == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("ref", "error"),
+    [
+        ("#/nope", "Not a valid JSON Schema: '#/nope' does not point inside this schema."),
+        (
+            "https://example.com/risk.json",
+            "Not a valid JSON Schema: 'https://example.com/risk.json' does not point inside "
+            "this schema.",
+        ),
+    ],
+    ids=["dangling", "remote"],
+)
+def test_a_schema_whose_reference_points_outside_it_is_refused(
+    live_bot: Bot, ref: str, error: str
+) -> None:
+    schema = StrategySchema.objects.get(strategy_type="trend_following")
+    document = copy.deepcopy(schema.schema)
+    document["properties"]["risk"] = {"$ref": ref}
+    before = (copy.deepcopy(schema.schema), ChangeLog.objects.count())
+
+    with pytest.raises(ValidationError) as refused:
+        strategy_schema_save(
+            strategy_type="trend_following", document=document, user=None, reason="x"
+        )
+
+    assert refused.value.messages == [error]
+    schema.refresh_from_db()
+    assert ((schema.schema, ChangeLog.objects.count()), schema.version) == (before, 1)
