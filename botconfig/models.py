@@ -15,6 +15,35 @@ class TsTzRange(Func):
     output_field = DateTimeRangeField()
 
 
+class StrategySchema(models.Model):
+    """The JSON Schema a strategy type's configurations must satisfy; ``default`` serves a type
+    without one. Loaded from ``botconfig/schemas/*.json`` by a migration, then data: staff edit
+    it in the admin (``strategy_schema_save``), each edit bumping ``version``."""
+
+    DEFAULT = "default"
+
+    id = models.BigAutoField(primary_key=True)
+    strategy_type = models.CharField(max_length=100, unique=True)
+    schema = models.JSONField()
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        db_table = schema_table("config", "strategy_schemas")
+        ordering = ["strategy_type"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="strategy_schemas_version_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_type} v{self.version}"
+
+
 class BotConfiguration(models.Model):
     id = models.BigAutoField(primary_key=True)
     bot = models.ForeignKey(
@@ -29,6 +58,16 @@ class BotConfiguration(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     change_reason = models.TextField(blank=True, default="")
+    # The schema (and its version) this version was validated against; empty before schemas.
+    schema = models.ForeignKey(
+        StrategySchema,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+    )
+    schema_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,18 +55,21 @@ def bot_registration_apply(*, registration: Registration) -> RegistrationResult:
         if bot is not None:
             return _same_or_refuse(bot, registration)
         at = registration.at or timezone.now()
-        bot = bot_register(
-            bot_id=registration.bot_id,
-            name=registration.name,
-            strategy_type=registration.strategy_type,
-            exchange=registration.exchange,
-            initial_capital_usd=registration.initial_capital_usd,
-            config=registration.config,
-            change_reason="registered by register_bot",
-            base_currency=registration.base_currency,
-            mode=registration.mode,
-            metadata={"registered_by": REGISTERED_BY},
-        )
+        try:
+            bot = bot_register(
+                bot_id=registration.bot_id,
+                name=registration.name,
+                strategy_type=registration.strategy_type,
+                exchange=registration.exchange,
+                initial_capital_usd=registration.initial_capital_usd,
+                config=registration.config,
+                change_reason="registered by register_bot",
+                base_currency=registration.base_currency,
+                mode=registration.mode,
+                metadata={"registered_by": REGISTERED_BY},
+            )
+        except ValidationError as exc:  # e.g. a configuration its strategy's schema refuses
+            raise SourceError(f"{_refusal(exc)}; nothing written") from exc
         opening = AccountBalance.objects.create(
             bot=bot,
             ts=at,
@@ -89,6 +93,16 @@ def bot_registration_apply(*, registration: Registration) -> RegistrationResult:
             },
         )
         return RegistrationResult(bot=bot, created=True, opening=opening, config_version=1)
+
+
+def _refusal(exc: ValidationError) -> str:
+    if not hasattr(exc, "error_dict"):
+        return "; ".join(exc.messages)
+    return "; ".join(
+        f"the configuration is refused: {message}" if name == "config" else f"{name}: {message}"
+        for name, messages in exc.message_dict.items()
+        for message in messages
+    )
 
 
 def _same_or_refuse(bot: Bot, registration: Registration) -> RegistrationResult:

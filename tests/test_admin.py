@@ -77,8 +77,12 @@ def as_json(value: Any) -> Any:
 @pytest.fixture
 def seeded(bot: Bot, superuser: User) -> None:
     Group.objects.create(name="operators")
-    config_version_create(bot=bot, config={"risk": {"max_leverage": 2}}, user=superuser)
-    config_version_create(bot=bot, config={"risk": {"max_leverage": 3}}, user=superuser)
+    config_version_create(
+        bot=bot, config={"risk": {"max_leverage": 2}}, user=superuser, change_reason="t"
+    )
+    config_version_create(
+        bot=bot, config={"risk": {"max_leverage": 3}}, user=superuser, change_reason="t"
+    )
     position = make_position(bot)
     trade = make_trade(bot, position=position, strategy_data={"rsi": 28})
     order = Order.objects.create(
@@ -350,17 +354,14 @@ def test_editing_a_bot_goes_through_bot_update_and_records_old_and_new_values(
 ) -> None:
     response = admin_client_logged_in.post(
         admin_url(Bot, "change", bot.pk),
-        # current_equity_usd is the bot's to report: posted, it is ignored.
+        # current_equity_usd is the bot's to report, max_leverage its configuration's:
+        # posted, they are ignored.
         bot_form(name="Momentum v2", max_leverage="3", current_equity_usd="999"),
     )
 
     assert response.status_code == 302
     bot.refresh_from_db()
-    assert (bot.name, bot.max_leverage, bot.current_equity_usd) == (
-        "Momentum v2",
-        Decimal("3"),
-        None,
-    )
+    assert (bot.name, bot.max_leverage, bot.current_equity_usd) == ("Momentum v2", None, None)
     record = ChangeLog.objects.get()
     assert (record.entity_type, record.entity_id, record.action, record.user) == (
         "trading.bot",
@@ -368,8 +369,8 @@ def test_editing_a_bot_goes_through_bot_update_and_records_old_and_new_values(
         "update",
         superuser,
     )
-    assert record.old_values == {"name": "Momentum", "max_leverage": None}
-    assert record.new_values == {"name": "Momentum v2", "max_leverage": "3"}
+    assert record.old_values == {"name": "Momentum"}
+    assert record.new_values == {"name": "Momentum v2"}
 
 
 def test_the_bot_page_offers_only_the_editable_fields(
@@ -386,11 +387,6 @@ def test_the_bot_page_offers_only_the_editable_fields(
             "status",
             "mode",
             "initial_capital_usd",
-            "max_position_size_usd",
-            "max_daily_loss_usd",
-            "max_drawdown_pct",
-            "max_leverage",
-            "max_open_positions",
             "metadata",
         ]
     )
@@ -467,8 +463,15 @@ def test_saving_the_config_form_writes_version_two_and_closes_version_one(
         superuser,
         "raise leverage",
     )
-    assert ChangeLog.objects.count() == records_before + 1
-    record = ChangeLog.objects.latest("id")
+    # The version's record, then the bot's: its max_leverage column follows risk.max_leverage.
+    assert ChangeLog.objects.count() == records_before + 2
+    bot_record = ChangeLog.objects.latest("id")
+    assert (bot_record.entity_type, bot_record.old_values, bot_record.new_values) == (
+        "trading.bot",
+        {"max_leverage": "2.000000"},
+        {"max_leverage": "3.000000"},
+    )
+    record = ChangeLog.objects.exclude(pk=bot_record.pk).latest("id")
     assert (record.entity_type, record.entity_id, record.action, record.user, record.note) == (
         "botconfig.botconfiguration",
         str(v2.pk),
@@ -483,6 +486,7 @@ def test_saving_the_config_form_writes_version_two_and_closes_version_one(
         "effective_from": as_json(v2.effective_from),
         "effective_to": None,
         "is_active": True,
+        "schema": {"strategy_type": "default", "version": 1},
     }
 
 
@@ -529,7 +533,7 @@ def test_the_config_form_shows_pretty_json(
 def test_a_past_version_cannot_be_edited_in_place(
     v1: BotConfiguration, admin_client_logged_in: Client
 ) -> None:
-    v2 = config_version_create(bot=v1.bot, config=V2, user=None)
+    v2 = config_version_create(bot=v1.bot, config=V2, user=None, change_reason="t")
     records_before = ChangeLog.objects.count()
 
     page = admin_client_logged_in.get(admin_url(BotConfiguration, "change", v1.pk))
@@ -582,7 +586,7 @@ def test_adding_the_configuration_in_force_again_is_refused(
 def test_a_version_page_shows_its_difference_from_the_one_before(
     v1: BotConfiguration, admin_client_logged_in: Client
 ) -> None:
-    v2 = config_version_create(bot=v1.bot, config=V2, user=None)
+    v2 = config_version_create(bot=v1.bot, config=V2, user=None, change_reason="t")
 
     html = admin_client_logged_in.get(admin_url(BotConfiguration, "change", v2.pk)).content
     html_text = html.decode()
@@ -597,13 +601,13 @@ def test_a_version_page_shows_its_difference_from_the_one_before(
 def test_rollback_writes_a_new_version_equal_to_the_chosen_one(
     v1: BotConfiguration, superuser: User, admin_client_logged_in: Client
 ) -> None:
-    v2 = config_version_create(bot=v1.bot, config=V2, user=None)
+    v2 = config_version_create(bot=v1.bot, config=V2, user=None, change_reason="t")
     rollback_url = admin_url(BotConfiguration, "rollback", v1.pk)
 
     v1_page = admin_client_logged_in.get(admin_url(BotConfiguration, "change", v1.pk))
     confirm = admin_client_logged_in.get(rollback_url)
     assert BotConfiguration.objects.count() == 2  # asking writes nothing
-    response = admin_client_logged_in.post(rollback_url, {"reason": ""})
+    response = admin_client_logged_in.post(rollback_url, {"reason": "back to 2x"})
 
     assert f'href="{rollback_url}"' in v1_page.content.decode()
     assert confirm.status_code == 200
@@ -617,18 +621,18 @@ def test_rollback_writes_a_new_version_equal_to_the_chosen_one(
         V1,
         True,
         superuser,
-        "roll back to version 1",
+        "back to 2x",
     )
     v1.refresh_from_db()
     v2.refresh_from_db()
     assert (v1.config, v1.is_active) == (V1, False)
     assert (v2.config, v2.is_active, v2.effective_to) == (V2, False, v3.effective_from)
-    record = ChangeLog.objects.latest("id")
+    record = ChangeLog.objects.filter(entity_type="botconfig.botconfiguration").latest("id")
     assert (record.entity_id, record.action, record.user, record.note) == (
         str(v3.pk),
         "rollback",
         superuser,
-        "roll back to version 1",
+        "back to 2x",
     )
     assert (record.old_values["version"], record.new_values["version"]) == (2, 3)
     assert record.new_values["config"] == V1

@@ -35,7 +35,7 @@ def registered(staff: User) -> Bot:
     return bot_register(
         bot_id="lxalgo_001",
         name="LXAlgo",
-        strategy_type="mean_reversion",
+        strategy_type="breakout",  # no schema of its own: the default one
         exchange="binance",
         initial_capital_usd=Decimal("10000"),
         config={"symbols": ["BTC/USDT"], "risk": {"max_leverage": 2}},
@@ -79,10 +79,12 @@ def test_a_change_writes_the_next_version_and_closes_the_one_in_force(
 
 def test_rollback_writes_a_new_version_equal_to_the_old_one(registered: Bot, staff: User) -> None:
     first = BotConfiguration.objects.get(bot=registered)
-    config_version_create(bot=registered, config={"symbols": []}, user=staff)
-    third = config_rollback(version=first, user=staff)
+    config_version_create(
+        bot=registered, config={"symbols": ["ETH/USDT"]}, user=staff, change_reason="rotate"
+    )
+    third = config_rollback(version=first, user=staff, change_reason="back to BTC")
     assert (third.version, third.config, third.is_active) == (3, first.config, True)
-    assert third.change_reason == "roll back to version 1"
+    assert third.change_reason == "back to BTC"
     assert list(
         BotConfiguration.objects.filter(bot=registered)
         .order_by("version")
@@ -135,13 +137,13 @@ def test_pausing_a_paused_bot_changes_and_records_nothing(registered: Bot, staff
 def test_bot_update_records_only_what_changed(registered: Bot, staff: User) -> None:
     bot_update(
         bot=registered,
-        data={"name": "LXAlgo", "max_daily_loss_usd": Decimal("250.5")},
+        data={"name": "LXAlgo", "initial_capital_usd": Decimal("12500.5")},
         user=staff,
     )
     record = ChangeLog.objects.filter(entity_type="trading.bot", action="update").get()
     assert (record.old_values, record.new_values) == (
-        {"max_daily_loss_usd": None},
-        {"max_daily_loss_usd": "250.5"},
+        {"initial_capital_usd": "10000.00000000"},
+        {"initial_capital_usd": "12500.5"},
     )
 
 

@@ -33,7 +33,7 @@ SCHEMA_TABLES = {
         "idempotency_keys",
     },
     "analytics": {"portfolio_snapshots", "bot_trade_versions", "bot_summary_checkpoints"},
-    "config": {"bot_configurations"},
+    "config": {"bot_configurations", "strategy_schemas"},
     "audit": {"system_events", "risk_events", "change_log", "backups"},
 }
 

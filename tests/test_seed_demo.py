@@ -70,7 +70,7 @@ EXPECTED = {
     "trading.market_data": 30240,
     "audit.system_events": 10,
     "audit.risk_events": 3,
-    "audit.change_log": 7,
+    "audit.change_log": 8,  # 3 bots, 4 versions, 1 limit change (momentum v2: 4 positions)
 }
 
 TRADE_FIELDS = [

@@ -1,10 +1,12 @@
 """The risk checks: each bot's limits, and bots that stopped sending heartbeats.
 
-Limits are the bot's own columns (``trading.bots.max_*``), edited by staff with a change record;
-a configuration's ``"risk"`` block is what the bot enforces on itself and is not read here, so
-there is one source of truth for the server's limits. The configuration in force says only what
-to do on a breach: ``"pause_on_breach": true`` (the JSON value true, at the top level) pauses the
-bot through ``botconfig.services.bot_pause``; anything else only alerts.
+Limits are the bot's own columns (``trading.bots.max_*``), read here in one set-based
+statement. They are not edited on their own: the configuration in force is their one source
+(its ``risk.max_*`` keys, the same block the bot enforces on itself), and putting a version in
+force writes them (``botconfig.services.config_version_create``, same transaction, with the
+bot's change record). The configuration in force also says what to do on a breach:
+``"pause_on_breach": true`` (the JSON value true, at the top level) pauses the bot through
+``botconfig.services.bot_pause``; anything else only alerts.
 
 The measures (every bot but stopped ones, in one statement, ``MEASURES_SQL``):
 

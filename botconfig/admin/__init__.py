@@ -4,6 +4,6 @@ Every change goes through ``botconfig.services``, which writes the audit record 
 transaction; nothing here saves a bot or a configuration itself.
 """
 
-from botconfig.admin import configurations, registry
+from botconfig.admin import configurations, registry, schemas
 
-__all__ = ["configurations", "registry"]
+__all__ = ["configurations", "registry", "schemas"]

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -29,7 +29,9 @@ from botconfig.selectors import (
     config_history,
     config_previous,
 )
-from botconfig.services import config_rollback, config_version_create
+from botconfig.services import REASON_NEEDED, config_rollback, config_version_create
+from botconfig.validation import config_errors
+from trading.models import BotStatus
 
 HISTORY_ROWS = 10
 
@@ -99,6 +101,7 @@ class BotConfigurationForm(forms.ModelForm):
         required=False,
         label="Reason for the change",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 90}),
+        help_text="Required for a live (active) bot; kept with the version and its change log.",
     )
 
     class Meta:
@@ -118,6 +121,17 @@ class BotConfigurationForm(forms.ModelForm):
         )
         if unchanged:
             self.add_error("config", "No change: this is the configuration in force already.")
+            return cleaned
+        bot = in_force.bot if in_force is not None else cleaned.get("bot")
+        if bot is None:
+            return cleaned
+        # The checks config_version_create makes, shown on the form instead of a 500.
+        if "config" in cleaned:
+            errors = config_errors(strategy_type=bot.strategy_type, config=cleaned["config"])[1]
+            if errors:
+                self.add_error("config", errors)
+        if bot.status == BotStatus.ACTIVE and not cleaned.get("reason", "").strip():
+            self.add_error("reason", REASON_NEEDED)
         return cleaned
 
 
@@ -126,7 +140,8 @@ class RollbackForm(forms.Form):
         required=False,
         label="Reason",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 90}),
-        help_text="Optional. Defaults to “roll back to version N”.",
+        help_text="Required for a live (active) bot. Otherwise defaults to “roll back to "
+        "version N”.",
     )
 
 
@@ -138,6 +153,8 @@ _VERSION_FACTS = (
     "effective_to",
     "created_by",
     "change_reason",
+    "schema",
+    "schema_version",
     "created_at",
 )
 
@@ -313,12 +330,18 @@ class BotConfigurationAdmin(admin.ModelAdmin):
             return redirect(version_url(version))
 
         form = RollbackForm(request.POST if request.method == "POST" else None)
+        new_version = None
         if form.is_valid():
-            new_version = config_rollback(
-                version=version,
-                user=request_user(request),
-                change_reason=form.cleaned_data["reason"],
-            )
+            try:
+                new_version = config_rollback(
+                    version=version,
+                    user=request_user(request),
+                    change_reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:  # refused by today's schema, or no reason given
+                for name, errors in exc.message_dict.items():
+                    form.add_error("reason" if name == "change_reason" else None, errors)
+        if new_version is not None:
             self.message_user(
                 request,
                 f"Rolled back: version {new_version.version} of {new_version.bot_id} equals "

@@ -24,7 +24,7 @@ from django.utils.timesince import timesince
 
 from atb_site.admin_tools import JSONObjectField, request_user
 from botconfig.admin.configurations import HISTORY_ROWS, version_history_table
-from botconfig.selectors import config_history
+from botconfig.selectors import config_active, config_history
 from botconfig.services import (
     BOT_EDITABLE_FIELDS,
     bot_pause,
@@ -32,6 +32,7 @@ from botconfig.services import (
     bot_resume,
     bot_update,
 )
+from botconfig.validation import LIMIT_KEYS, config_errors
 from trading.models import Bot, BotStatus, Position, PositionStatus
 
 
@@ -72,23 +73,44 @@ class BotForm(forms.ModelForm):
         value = self.cleaned_data.get("metadata")
         return {} if value is None else value
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        strategy_type = cleaned.get("strategy_type")
+        in_force = None if self.instance._state.adding else config_active(bot=self.instance)
+        if in_force is not None and strategy_type and strategy_type != self.instance.strategy_type:
+            errors = config_errors(strategy_type=strategy_type, config=in_force.config)[1]
+            if errors:  # as bot_update refuses it: the configuration in force must stay valid
+                self.add_error(
+                    "strategy_type",
+                    f"The configuration in force (version {in_force.version}) fails this "
+                    f"type's schema: {'; '.join(errors)}",
+                )
+        return cleaned
+
 
 class BotAddForm(BotForm):
     initial_config = JSONObjectField(
         required=False,
         label="Initial configuration",
-        help_text="Optional. Becomes configuration version 1.",
+        help_text="Optional. Becomes configuration version 1; its risk.max_* keys are the "
+        "bot's risk limits.",
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        config, strategy_type = cleaned.get("initial_config"), cleaned.get("strategy_type")
+        if config is not None and strategy_type:
+            errors = config_errors(strategy_type=strategy_type, config=config)[1]
+            if errors:
+                self.add_error("initial_config", errors)
+        return cleaned
 
 
 _BOT_IDENTITY = ("bot_id", "name", "strategy_type", "exchange", "base_currency", "status", "mode")
-_BOT_LIMITS = (
-    "initial_capital_usd",
-    "max_position_size_usd",
-    "max_daily_loss_usd",
-    "max_drawdown_pct",
-    "max_leverage",
-    "max_open_positions",
+_BOT_LIMITS = ("initial_capital_usd", *LIMIT_KEYS)
+_LIMITS_NOTE = (
+    "The max_* limits are the risk.max_* keys of the configuration in force, written here "
+    "when a version is put in force; change them with a new configuration version."
 )
 _BOT_REPORTED = (
     "current_equity_usd",
@@ -154,13 +176,13 @@ class BotAdmin(admin.ModelAdmin):
         if obj is None:
             return [
                 (None, {"fields": _BOT_IDENTITY}),
-                ("Capital and risk limits", {"fields": _BOT_LIMITS}),
+                ("Capital", {"fields": ("initial_capital_usd",)}),
                 ("Metadata", {"fields": ("metadata",)}),
-                ("Configuration", {"fields": ("initial_config",)}),
+                ("Configuration", {"fields": ("initial_config",), "description": _LIMITS_NOTE}),
             ]
         return [
             (None, {"fields": _BOT_IDENTITY}),
-            ("Capital and risk limits", {"fields": _BOT_LIMITS}),
+            ("Capital and risk limits", {"fields": _BOT_LIMITS, "description": _LIMITS_NOTE}),
             ("Reported by the bot", {"fields": _BOT_REPORTED}),
             ("Metadata", {"fields": ("metadata",)}),
             ("Configuration versions", {"fields": ("configuration_versions",)}),
@@ -170,7 +192,7 @@ class BotAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Bot | None = None) -> Any:
         if obj is None:
             return ()
-        return ("bot_id", *_BOT_REPORTED, "configuration_versions", "audit_trail")
+        return ("bot_id", *LIMIT_KEYS, *_BOT_REPORTED, "configuration_versions", "audit_trail")
 
     def save_model(self, request: HttpRequest, obj: Bot, form: Any, change: bool) -> None:
         user = request_user(request)

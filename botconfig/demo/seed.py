@@ -37,8 +37,8 @@ class DemoReport:
 
 
 def _register(spec: BotSpec) -> Bot:
-    """The bot and its configuration, through the registry's services (audited)."""
-    risk = spec.risk
+    """The bot and its configuration, through the registry's services (audited). Its risk
+    limits are the configuration's ``risk.max_*`` keys."""
     bot = bot_register(
         bot_id=spec.bot_id,
         name=spec.name,
@@ -48,11 +48,6 @@ def _register(spec: BotSpec) -> Bot:
         config=spec.config,
         change_reason="demo data: initial configuration",
         mode=spec.mode,
-        max_position_size_usd=Decimal(risk["max_position_size_usd"]),
-        max_daily_loss_usd=Decimal(risk["max_daily_loss_usd"]),
-        max_drawdown_pct=Decimal(risk["max_drawdown_pct"]),
-        max_leverage=Decimal(risk["max_leverage"]),
-        max_open_positions=risk["max_open_positions"],
         metadata={"demo": True, "host": f"{spec.bot_id.replace('_', '-')}.demo.local"},
     )
     if spec.config_v2 is not None:

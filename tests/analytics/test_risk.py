@@ -8,6 +8,7 @@ import pytest
 
 from analytics.services.risk import risk_limits_check
 from audit.models import ChangeAction, ChangeLog, RiskEvent
+from botconfig.models import BotConfiguration
 from botconfig.services import config_version_create
 from tests.factories import make_bot, make_closed_trade, make_position
 from trading.models import Bot, RiskMetric
@@ -286,7 +287,9 @@ def test_staff_resolving_an_ongoing_breach_lets_the_next_run_report_it_again() -
 
 def test_pause_on_breach_pauses_the_bot_and_records_the_change() -> None:
     bot = limited_bot(max_open_positions=0, max_leverage=Decimal("1"))
-    config_version_create(bot=bot, config={"pause_on_breach": True}, user=None)
+    # The configuration's risk.max_* keys are the limits: the columns follow the version.
+    config = {"pause_on_breach": True, "risk": {"max_open_positions": 0, "max_leverage": 1}}
+    config_version_create(bot=bot, config=config, user=None, change_reason="t")
     make_position(bot, leverage=Decimal("2"))
 
     created = risk_limits_check(now=NOW)
@@ -311,8 +314,11 @@ def test_pause_on_breach_pauses_the_bot_and_records_the_change() -> None:
 )
 def test_without_pause_on_breach_the_check_only_alerts(config: dict[str, Any] | None) -> None:
     bot = limited_bot(max_open_positions=0)
-    if config is not None:
-        config_version_create(bot=bot, config=config, user=None)
+    if config == {"pause_on_breach": "true"}:  # refused by the schema today: an older version
+        BotConfiguration.objects.create(bot=bot, version=1, config=config, effective_from=NOW)
+    elif config is not None:
+        config = {**config, "risk": {"max_open_positions": 0}}
+        config_version_create(bot=bot, config=config, user=None, change_reason="t")
     make_position(bot)
 
     [event] = risk_limits_check(now=NOW)
@@ -324,8 +330,9 @@ def test_without_pause_on_breach_the_check_only_alerts(config: dict[str, Any] | 
 
 def test_only_the_configuration_in_force_counts() -> None:
     bot = limited_bot(max_open_positions=0)
-    config_version_create(bot=bot, config={"pause_on_breach": True}, user=None)
-    config_version_create(bot=bot, config={"pause_on_breach": False}, user=None)
+    for pause in (True, False):
+        config = {"pause_on_breach": pause, "risk": {"max_open_positions": 0}}
+        config_version_create(bot=bot, config=config, user=None, change_reason="t")
     make_position(bot)
 
     [event] = risk_limits_check(now=NOW)
@@ -335,7 +342,8 @@ def test_only_the_configuration_in_force_counts() -> None:
 
 def test_a_paused_bot_is_checked_but_not_paused_again() -> None:
     bot = limited_bot(max_open_positions=0, status="paused")
-    config_version_create(bot=bot, config={"pause_on_breach": True}, user=None)
+    config = {"pause_on_breach": True, "risk": {"max_open_positions": 0}}
+    config_version_create(bot=bot, config=config, user=None)  # a paused bot: no reason needed
     make_position(bot)
 
     [event] = risk_limits_check(now=NOW)

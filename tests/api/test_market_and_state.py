@@ -614,10 +614,16 @@ def test_with_redis_down_every_heartbeat_writes_postgresql(bot: Bot, bot_client:
 def test_with_redis_down_config_reads_and_writes_still_work(
     bot: Bot, bot_client: APIClient, on_commit: Callable[..., Any]
 ) -> None:
-    config_version_create(bot=bot, config={"risk": 1}, user=None)
-    assert bot_client.get(CONFIG).json()["config"] == {"risk": 1}
-    on_commit(lambda: config_version_create(bot=bot, config={"risk": 2}, user=None))
-    assert bot_client.get(CONFIG).json()["config"] == {"risk": 2}
+    config_version_create(
+        bot=bot, config={"risk": {"max_leverage": 1}}, user=None, change_reason="t"
+    )
+    assert bot_client.get(CONFIG).json()["config"] == {"risk": {"max_leverage": 1}}
+    on_commit(
+        lambda: config_version_create(
+            bot=bot, config={"risk": {"max_leverage": 2}}, user=None, change_reason="t"
+        )
+    )
+    assert bot_client.get(CONFIG).json()["config"] == {"risk": {"max_leverage": 2}}
 
 
 # --- POST heartbeat/ --------------------------------------------------------------------------
@@ -790,7 +796,9 @@ def test_the_configuration_in_force_is_cached_and_a_new_version_served_at_once(
     django_assert_num_queries: Any,
 ) -> None:
     assert bot_client.get(CONFIG).status_code == 404  # none yet (and that is cached too)
-    first = on_commit(lambda: config_version_create(bot=bot, config={"rsi": 30}, user=None))
+    first = on_commit(
+        lambda: config_version_create(bot=bot, config={"rsi": 30}, user=None, change_reason="t")
+    )
     assert bot_client.get(CONFIG).json() == {
         "version": 1,
         "config": {"rsi": 30},
@@ -798,22 +806,24 @@ def test_the_configuration_in_force_is_cached_and_a_new_version_served_at_once(
     }
     with django_assert_num_queries(1):  # the token lookup: the configuration comes from Redis
         assert bot_client.get(CONFIG).json()["version"] == 1
-    on_commit(lambda: config_version_create(bot=bot, config={"rsi": 25}, user=None))
+    on_commit(
+        lambda: config_version_create(bot=bot, config={"rsi": 25}, user=None, change_reason="t")
+    )
     assert bot_client.get(CONFIG).json()["config"] == {"rsi": 25}
 
 
 def test_a_read_that_raced_a_new_version_cannot_keep_the_old_one(
     bot: Bot, bot_client: APIClient, on_commit: Callable[..., Any]
 ) -> None:
-    config_version_create(bot=bot, config={"v": 1}, user=None)
+    config_version_create(bot=bot, config={"v": 1}, user=None, change_reason="t")
     stale = config_in_force(bot=bot)  # read under generation 0 ...
-    on_commit(lambda: config_version_create(bot=bot, config={"v": 2}, user=None))
+    on_commit(lambda: config_version_create(bot=bot, config={"v": 2}, user=None, change_reason="t"))
     cache.set(config_cache_key(bot.bot_id), {"generation": 0, "value": stale})  # after the drop
     assert bot_client.get(CONFIG).json()["config"] == {"v": 2}
 
 
 def test_config_is_for_bots(bot: Bot, other_bot_client: APIClient, staff_client: APIClient) -> None:
-    config_version_create(bot=bot, config={"v": 1}, user=None)
+    config_version_create(bot=bot, config={"v": 1}, user=None, change_reason="t")
     assert other_bot_client.get(CONFIG).status_code == 404  # another bot's is not visible
     assert staff_client.get(CONFIG).status_code == 403
     assert APIClient().get(CONFIG).status_code == 401
