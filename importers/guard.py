@@ -168,7 +168,7 @@ def positions_closed_unknown(
     if closed:
         ctx.report.warn(
             "positions",
-            "-",
+            "stale",
             f"{closed} open position(s) of a source quiet since {since.isoformat()} imported "
             "closed (closed_unknown): not live exposure",
         )
