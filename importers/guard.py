@@ -164,7 +164,7 @@ def positions_closed_unknown(
                 "metadata": {**row["metadata"], "stale": stale},
             }
         )
-    closed = sum(1 for row in rows if row["status"] != PositionStatus.CLOSED)
+    closed = sum(1 for row in kept if "stale" in row["metadata"])
     if closed:
         ctx.report.warn(
             "positions",

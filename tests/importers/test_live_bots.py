@@ -17,6 +17,7 @@ from analytics.selectors.portfolio import portfolio_summary
 from analytics.services.risk import risk_limits_check
 from audit.models import RiskEvent
 from botconfig.demo import DEMO_BOT_IDS, demo_seed
+from tests.factories import make_bot, make_position, make_trade
 from tests.importers.legacy_support import (
     MOMENTUM_DB,
     SHORTSELLER_SQL,
@@ -117,6 +118,10 @@ def test_a_second_run_of_the_same_import_is_not_another_source() -> None:
     assert snapshot() == before
 
 
+def table_counts(output: str, table: str) -> list[str]:
+    return next(line.split()[1:] for line in output.splitlines() if line.split()[:1] == [table])
+
+
 def fresh_copy(tmp_path: Path, now: datetime) -> Path:
     """The momentum sample with one more equity snapshot, at ``now``: a source still running."""
     copy = tmp_path / "trading.db"
@@ -157,3 +162,27 @@ def test_stale_open_positions_are_no_exposure_and_fresh_ones_still_count(tmp_pat
         ("closed", Decimal(0), True),
     ]
     assert {p.closed_at for p in stale} == {last}
+
+
+def test_merge_never_closes_a_live_position_on_the_same_market() -> None:
+    # given: a live bot holding an open SOL/USDT long and its trade
+    bot = make_bot("live_momentum")
+    live = make_position(bot, symbol="SOL/USDT", opened_at=datetime(2026, 1, 5, tzinfo=UTC))
+    make_trade(bot, trade_id="live-1", symbol="SOL/USDT")
+
+    output = momentum("--bot-id", "live_momentum", "--merge")
+
+    live.refresh_from_db()
+    assert (live.status, live.quantity) == ("open", Decimal(1))
+    assert table_counts(output, "positions") == ["2", "1", "0", "0", "0"]
+    assert (
+        "positions SOL/USDT/binance/long: stale (the source's last activity "
+        "2025-06-04T22:14:00+00:00), and the bot holds an open position on it opened at "
+        "2026-01-05T00:00:00+00:00: not imported" in output
+    )
+    atom = Position.objects.get(bot=bot, symbol="ATOM/USDT")
+    assert (atom.status, atom.quantity, atom.metadata["stale"]["open_quantity"]) == (
+        "closed",
+        Decimal(0),
+        "82.0014850000",
+    )
