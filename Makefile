@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SERVICES := $(PY) tools/devservices.py
 
-.PHONY: run test install chromium lint types pytest clean
+.PHONY: run manage test install chromium lint types pytest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ chromium:
 ## and run web (http://127.0.0.1:8000), a Celery worker and beat. Ctrl-C stops them all.
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(SERVICES) -- $(PY) tools/run_local.py
+
+## One manage.py command, next to a running `make run` or alone: e.g.
+##   make manage ARGS="import_momentum --source path/to/trading.db"
+## It finds the embedded servers `make run` (or `make test`) runs from this .data/ and uses them,
+## leaving them running; only servers it had to start itself are stopped when the command ends.
+## Set the same DATABASE_URL / REDIS_URL as for `make run` when you gave it yours.
+manage: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(SERVICES) -- $(PY) manage.py $(ARGS)
 
 ## Set up, start the embedded services unless URLs are set, then lint, types and the tests.
 test: install chromium

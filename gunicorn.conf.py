@@ -35,6 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import environ
 
 from atb_site.logs import log_format, logging_config
+from atb_site.startup import settings_or_exit
+
+settings_or_exit("gunicorn")  # a missing DJANGO_SECRET_KEY or DATABASE_URL: one line, exit 1
 
 
 def _env_int(name: str, default: int, *, minimum: int = 0) -> int:

@@ -13,6 +13,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_configure.connect
+def settings_loaded(**_kwargs: Any) -> None:
+    """A worker or beat started without what production needs says so in one line."""
+    from atb_site.startup import settings_or_exit
+
+    settings_or_exit("celery")
+
+
 @signals.setup_logging.connect
 def use_django_logging(**_kwargs: Any) -> None:
     """Worker and beat log through Django's LOGGING (one JSON object per line in production)

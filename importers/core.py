@@ -14,9 +14,10 @@ How a source plugs in
    ``ctx.write(table, service, rows)``: chunked, counted, with a progress bar on long runs.
 3. Describe the job: ``ImportJob(command=..., source=<location, password removed by
    source_label>, bot=BotSpec(...), work=work)``, and run it with ``import_run(job,
-   dry_run=..., progress=...)``, or subclass ``ImportCommand`` and return the job from
-   ``job(**options)``: the command then gives ``--dry-run`` and ``--progress/--no-progress``,
-   prints the report, and turns ``SourceError`` into a ``CommandError`` (exit 1).
+   dry_run=..., progress=...)``, or subclass ``importers.command.ImportCommand`` and return the
+   job from ``job(**options)``: the command then gives ``--dry-run``, ``--progress``, ``--merge``
+   and ``--stale-after`` (importers.guard), prints the report, and turns ``SourceError`` into a
+   ``CommandError`` (exit 1).
 
 ``import_run`` does the whole import in one ``transaction.atomic()``: it registers the bot when
 missing (botconfig's ``bot_register``, with its audit record), runs ``work``, and records one
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -48,7 +49,6 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, models, transaction
 
 from analytics.tasks import risk_metrics_backfill, views_refresh_task
@@ -66,7 +66,6 @@ __all__ = [
     "QUOTE_CURRENCIES",
     "BotSpec",
     "FieldReader",
-    "ImportCommand",
     "ImportContext",
     "ImportJob",
     "Progress",
@@ -302,6 +301,8 @@ class ImportContext:
     report: Report
     progress_enabled: bool
     earliest: datetime | None = None  # the earliest time of a row written (created or changed)
+    stale: datetime | None = None  # the source's last activity, when too old (importers.guard)
+    trade_keys: set[str] = field(default_factory=set)  # the trade_ids this import writes
 
     def touched(self, rows: Iterable[dict[str, Any]]) -> None:
         """Note the earliest time among ``rows`` (written ones): the daily rollups are redone
@@ -369,6 +370,8 @@ class ImportContext:
                 except DatabaseError as exc:
                     raise self._refused(table, service, part, start, keys, exc) from exc
                 self.report.add(table, counts)
+                if table == "trades":
+                    self.trade_keys.update(str(row["trade_id"]) for row in part)
                 if counts.created or counts.updated:
                     self.touched(part)
                 bar.advance(len(part))
@@ -414,20 +417,34 @@ class ImportJob:
     source: str  # where the rows come from, for the report and the audit event: no password
     bot: BotSpec
     work: Callable[[ImportContext], None]
+    last_activity: datetime | None = None  # the source's latest time of any kind
 
 
-def import_run(job: ImportJob, *, dry_run: bool = False, progress: bool = False) -> Report:
+def import_run(
+    job: ImportJob,
+    *,
+    dry_run: bool = False,
+    progress: bool = False,
+    merge: bool = False,
+    stale_after: timedelta | None = None,
+) -> Report:
     """Run ``job`` in one transaction; on ``dry_run`` roll it all back after counting.
 
-    Raises SourceError (nothing written) when the source or the database refuses a row.
+    Raises SourceError (nothing written) when the source or the database refuses a row, and
+    MergeRefused (nothing written) when the bot holds trades of another source and not
+    ``merge``. ``stale_after``: see importers.guard (None: open positions stay open).
     """
+    from importers.guard import merge_check, stale_since  # guard builds on this module
+
     report = Report(command=job.command, source=job.source, bot_id=job.bot.bot_id)
     report.dry_run = dry_run
     try:
         with transaction.atomic():
             bot, report.bot_registered = bot_ensure(job.bot, note=f"{job.command} {job.source}")
             ctx = ImportContext(bot=bot, report=report, progress_enabled=progress)
+            ctx.stale = stale_since(job.last_activity, stale_after=stale_after)
             job.work(ctx)
+            merge_check(ctx, merge=merge)
             if dry_run:
                 transaction.set_rollback(True)
             else:
@@ -484,49 +501,6 @@ def _summary(report: Report) -> str:
         f"{report.command}: {report.created} created, {report.updated} updated, "
         f"{len(report.duplicates)} duplicates, {len(report.warnings)} warnings"
     )
-
-
-# --- the base command -------------------------------------------------------------------------
-
-
-class ImportCommand(BaseCommand):
-    """``--dry-run``, ``--progress/--no-progress`` and the report; subclasses return the job."""
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        self.add_source_arguments(parser)
-        parser.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Count what the import would write, write nothing (all rolled back).",
-        )
-        parser.add_argument(
-            "--progress",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="Show a progress bar on stderr on long runs (default: when stderr is a tty).",
-        )
-
-    def add_source_arguments(self, parser: CommandParser) -> None:
-        raise NotImplementedError
-
-    def job(self, **options: Any) -> ImportJob:
-        raise NotImplementedError
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        progress = options["progress"]
-        try:
-            job = self.job(**options)
-            report = import_run(
-                job,
-                dry_run=options["dry_run"],
-                progress=progress_default() if progress is None else progress,
-            )
-        except SourceError as exc:
-            raise CommandError(f"{self._name()}: {exc}") from exc
-        self.stdout.write(report.render(), ending="")
-
-    def _name(self) -> str:
-        return self.__class__.__module__.rsplit(".", 1)[-1]
 
 
 def decimal_argument(text: str) -> Decimal:

@@ -9,6 +9,7 @@ equity_snapshots (epoch ms) -> account_balance rows of type ``imported`` (cash -
 """
 
 import sqlite3
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from importers.core import (
     sqlite_read_only,
     utc_from_epoch_ms,
 )
+from importers.guard import last_activity, positions_closed_unknown
 from trading.models import (
     AccountBalance,
     Position,
@@ -126,11 +128,31 @@ def momentum_job(
         trades = trades_map(ctx, data["trades"], exchange=exchange)
         ctx.write("trades", trade_upsert_many, trades, keys=lambda r: r["trade_id"])
         positions = positions_map(ctx, data["positions"], exchange=exchange)
+        positions = positions_closed_unknown(ctx, positions)
         ctx.write("positions", position_upsert_many, positions, keys=_position_key)
         balances = balances_map(ctx, data["equity_snapshots"])
         ctx.write("account_balance", balance_upsert_many, balances, keys=_balance_key)
 
-    return ImportJob(command=COMMAND, source=source, bot=spec, work=work)
+    return ImportJob(
+        command=COMMAND, source=source, bot=spec, work=work, last_activity=_activity(data)
+    )
+
+
+def _activity(data: dict[str, list[dict[str, Any]]]) -> datetime | None:
+    """The source's latest time: a trade's entry or exit, a position opened, a snapshot."""
+    snapshots = []
+    for row in data["equity_snapshots"]:
+        try:
+            snapshots.append(utc_from_epoch_ms(row["ts"]))
+        except ValueError:
+            continue  # the mapping names it
+    return last_activity(
+        [
+            *(row[name] for row in data["trades"] for name in ("entry_time", "exit_time")),
+            *(row["opened_at"] for row in data["positions"]),
+            *snapshots,
+        ]
+    )
 
 
 # --- mapping ----------------------------------------------------------------------------------

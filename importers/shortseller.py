@@ -26,6 +26,7 @@ from importers.core import (
     SourceError,
     source_label,
 )
+from importers.guard import last_activity, positions_closed_unknown
 from trading.models import (
     AccountBalance,
     Position,
@@ -128,6 +129,7 @@ def shortseller_job(
     exchange: str = "binance",
     initial_capital_usd: Decimal | None = None,
     tables: dict[str, list[dict[str, Any]]] | None = None,
+    bot_id: str = BOT_ID,
 ) -> ImportJob:
     """The import of one Shortseller database. The source is read here, before any write."""
     data = tables if tables is not None else source_read(source_url)
@@ -137,7 +139,7 @@ def shortseller_job(
             raise SourceError("balance_history is empty: give --initial-capital for the bot")
         initial_capital_usd = Decimal(balances[0]["balance"])
     spec = BotSpec(
-        bot_id=BOT_ID,
+        bot_id=bot_id,
         name="Shortseller",
         strategy_type="short_biased_multi_asset",
         exchange=exchange,
@@ -149,13 +151,28 @@ def shortseller_job(
         trades = trades_map(ctx, data["trades"], exchange=exchange)
         ctx.write("trades", trade_upsert_many, trades, keys=lambda r: r["trade_id"])
         positions = positions_map(ctx, data["positions"], exchange=exchange)
+        positions = positions_closed_unknown(ctx, positions)
         ctx.write("positions", position_upsert_many, positions, keys=_legacy_key)
         signals = signals_map(ctx, data["signals"])
         ctx.write("signals", signal_upsert_many, signals, keys=_legacy_key)
         balances = balances_map(ctx, data["balance_history"])
         ctx.write("account_balance", balance_upsert_many, balances, keys=_legacy_key)
 
-    return ImportJob(command=COMMAND, source=source_label(source_url), bot=spec, work=work)
+    activity = last_activity(
+        [
+            *(row[name] for row in data["trades"] for name in ("timestamp", "executed_at")),
+            *(row[name] for row in data["positions"] for name in ("opened_at", "updated_at")),
+            *(row["timestamp"] for row in data["signals"]),
+            *(row["timestamp"] for row in data["balance_history"]),
+        ]
+    )
+    return ImportJob(
+        command=COMMAND,
+        source=source_label(source_url),
+        bot=spec,
+        work=work,
+        last_activity=activity,
+    )
 
 
 # --- mapping ----------------------------------------------------------------------------------

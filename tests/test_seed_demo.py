@@ -103,7 +103,7 @@ def _seed() -> str:
 
 
 def _seeded_now() -> datetime:
-    """The ``now`` the seed ran at: the demo's last event (momentum_001 loading version 2)."""
+    """The ``now`` the seed ran at: the demo's last event (demo_momentum loading version 2)."""
     return SystemEvent.objects.get(event_type="config_reloaded").ts
 
 
@@ -195,7 +195,20 @@ def test_a_candle_already_stored_is_kept_and_not_counted() -> None:
 
 @pytest.mark.django_db
 def test_a_demo_bot_already_registered_means_nothing_is_written() -> None:
-    make_bot("momentum_001")
+    make_bot("demo_momentum")
+    before = _counts()
+
+    output = _seed()
+
+    assert output == "demo data already present (demo_momentum): nothing to do\n"
+    assert _counts() == before
+
+
+@pytest.mark.django_db
+def test_a_database_seeded_under_the_old_ids_is_not_seeded_twice() -> None:
+    # given: the demo as seeded before its bots got demo_* ids (metadata "demo": true)
+    make_bot("momentum_001", metadata={"demo": True})
+    make_bot("shortseller_001")  # a live bot of that name, not the demo: no reason to skip
     before = _counts()
 
     output = _seed()
@@ -227,7 +240,7 @@ def test_second_run_changes_nothing_and_says_so(seeded: str) -> None:
     output = _seed()
 
     assert output == (
-        "demo data already present (lxalgo_001, momentum_001, shortseller_001): nothing to do\n"
+        "demo data already present (demo_lxalgo, demo_momentum, demo_shortseller): nothing to do\n"
     )
     assert _counts() == EXPECTED
 
@@ -237,12 +250,12 @@ def test_bots_are_registered_with_one_active_configuration_each(seeded: str) -> 
     bots = {bot.bot_id: bot for bot in Bot.objects.all()}
     assert sorted(bots) == sorted(DEMO_BOT_IDS)
     assert {b.bot_id: (b.name, b.exchange, b.mode) for b in bots.values()} == {
-        "shortseller_001": ("Shortseller", "binance", "live"),
-        "momentum_001": ("Momentum", "binance", "live"),
-        "lxalgo_001": ("LXAlgo", "binance", "paper"),
+        "demo_shortseller": ("Shortseller", "binance", "live"),
+        "demo_momentum": ("Momentum", "binance", "live"),
+        "demo_lxalgo": ("LXAlgo", "binance", "paper"),
     }
-    assert bots["shortseller_001"].strategy_type == "short_biased_multi_asset"
-    assert bots["momentum_001"].strategy_type == "trend_following"
+    assert bots["demo_shortseller"].strategy_type == "short_biased_multi_asset"
+    assert bots["demo_momentum"].strategy_type == "trend_following"
     for bot in bots.values():
         active = BotConfiguration.objects.get(bot=bot, is_active=True)
         risk = active.config["risk"]
@@ -250,7 +263,7 @@ def test_bots_are_registered_with_one_active_configuration_each(seeded: str) -> 
         assert bot.max_daily_loss_usd == Decimal(risk["max_daily_loss_usd"])
         assert isinstance(active.config["pause_on_breach"], bool)
 
-    versions = list(BotConfiguration.objects.filter(bot_id="momentum_001").order_by("version"))
+    versions = list(BotConfiguration.objects.filter(bot_id="demo_momentum").order_by("version"))
     assert [(v.version, v.is_active) for v in versions] == [(1, False), (2, True)]
     assert versions[0].effective_to == versions[1].effective_from
     changes = config_diff(old=versions[0].config, new=versions[1].config)
@@ -362,25 +375,25 @@ def test_one_bot_has_a_stale_heartbeat(seeded: str) -> None:
     heartbeats = Bot.objects.values_list("bot_id", "last_heartbeat_at")
     ages = {bot_id: now - at for bot_id, at in heartbeats if at is not None}
     assert ages == {
-        "shortseller_001": timedelta(seconds=12),
-        "momentum_001": timedelta(seconds=38),
-        "lxalgo_001": timedelta(minutes=17),
+        "demo_shortseller": timedelta(seconds=12),
+        "demo_momentum": timedelta(seconds=38),
+        "demo_lxalgo": timedelta(minutes=17),
     }
     stale = RiskEvent.objects.get(event_type="stale_heartbeat")
-    assert (stale.bot_id, stale.resolved) == ("lxalgo_001", False)
-    quiet_since = now - ages["lxalgo_001"]
-    assert not Trade.objects.filter(bot_id="lxalgo_001", entry_time__gt=quiet_since).exists()
-    assert not Trade.objects.filter(bot_id="lxalgo_001", exit_time__gt=quiet_since).exists()
+    assert (stale.bot_id, stale.resolved) == ("demo_lxalgo", False)
+    quiet_since = now - ages["demo_lxalgo"]
+    assert not Trade.objects.filter(bot_id="demo_lxalgo", entry_time__gt=quiet_since).exists()
+    assert not Trade.objects.filter(bot_id="demo_lxalgo", exit_time__gt=quiet_since).exists()
 
 
 @pytest.mark.django_db
 def test_risk_events_agree_with_the_trades_and_orders_they_describe(seeded: str) -> None:
     assert Counter(RiskEvent.objects.values_list("bot", "event_type")) == {
-        ("momentum_001", "daily_loss_limit"): 1,
-        ("momentum_001", "position_size_limit"): 1,
-        ("lxalgo_001", "stale_heartbeat"): 1,
+        ("demo_momentum", "daily_loss_limit"): 1,
+        ("demo_momentum", "position_size_limit"): 1,
+        ("demo_lxalgo", "stale_heartbeat"): 1,
     }
-    momentum = Bot.objects.get(bot_id="momentum_001")
+    momentum = Bot.objects.get(bot_id="demo_momentum")
     daily = RiskEvent.objects.get(event_type="daily_loss_limit")
     window = Trade.objects.filter(
         bot=momentum, exit_time__gt=daily.ts - timedelta(hours=24), exit_time__lte=daily.ts

@@ -46,18 +46,18 @@ def incident_rows(
                 details={"strategy": spec.strategy_type, "symbols": spec.config["symbols"]},
             )
         )
-    _refused_order(rows, bots["momentum_001"], paths["SOL"], start)
-    _expired_orders(rows, bots["momentum_001"], paths, start, draw)
-    _exchange_trouble(rows, bots["shortseller_001"], paths["ETH"], start)
+    _refused_order(rows, bots["demo_momentum"], paths["SOL"], start)
+    _expired_orders(rows, bots["demo_momentum"], paths, start, draw)
+    _exchange_trouble(rows, bots["demo_shortseller"], paths["ETH"], start)
     _daily_loss_warnings(rows, bots, sims)
-    _stale_heartbeat(rows, bots["lxalgo_001"], now)
+    _stale_heartbeat(rows, bots["demo_lxalgo"], now)
     rows.system_events += [
         SystemEvent(
             ts=now,
-            bot=bots["momentum_001"],
+            bot=bots["demo_momentum"],
             component="runner",
             event_type="config_reloaded",
-            message="momentum_001 loaded configuration version 2",
+            message="demo_momentum loaded configuration version 2",
             details={"version": 2},
         ),
         SystemEvent(

@@ -205,7 +205,7 @@ def skipped_signal_rows(
     rows: Rows, bot: Bot, spec: BotSpec, paths: dict[str, Path], start: datetime
 ) -> None:
     """Signals the bot saw and let pass because a filter failed."""
-    draw = rng("skipped", spec.bot_id)
+    draw = rng("skipped", spec.draw_name or spec.bot_id)
     for _ in range(spec.skipped_signals):
         i = draw.randint(1, HISTORY_DAYS * 24 * 60 - 1)
         symbol, key = draw.choice(spec.symbols)

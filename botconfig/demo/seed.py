@@ -19,6 +19,7 @@ from botconfig.demo.specs import (
     EXCHANGE,
     HISTORY_DAYS,
     MARKETS,
+    OLD_DEMO_BOT_IDS,
     SPECS,
     BotSpec,
 )
@@ -69,7 +70,11 @@ def demo_seed(*, now: datetime | None = None) -> DemoReport:
     now = (now or timezone.now()).astimezone(UTC)
     with connection.cursor() as cursor:  # a second seeder at the same time waits, then finds bots
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('atb.demo_seed'))")
-    present = Bot.objects.filter(bot_id__in=DEMO_BOT_IDS).order_by("bot_id")
+    # A database seeded before the demo bots got ids of their own holds them as
+    # shortseller_001, momentum_001, lxalgo_001 (metadata "demo": true): that is the demo too.
+    present = Bot.objects.filter(
+        Q(bot_id__in=DEMO_BOT_IDS) | Q(bot_id__in=OLD_DEMO_BOT_IDS, metadata__demo=True)
+    ).order_by("bot_id")
     if present.exists():
         return DemoReport(already_present=tuple(present.values_list("bot_id", flat=True)))
 

@@ -192,7 +192,7 @@ def _at(start: datetime, minute: int, draw: random.Random, seconds: tuple[int, i
 
 def simulate_trades(spec: BotSpec, symbol: str, path: Path, start: datetime) -> list[SimTrade]:
     """The trades of one bot in one symbol over the whole path (see the module's docstring)."""
-    draw = rng("trades", spec.bot_id, symbol)
+    draw = rng("trades", spec.draw_name or spec.bot_id, symbol)
     market, closes = path.market, path.closes
     risk = spec.risk
     sl_pct, tp_pct = _pct(risk["stop_loss_pct"]), _pct(risk["take_profit_pct"])

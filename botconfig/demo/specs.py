@@ -67,6 +67,9 @@ class BotSpec:
     config: dict[str, Any]
     config_v2: dict[str, Any] | None = None
     config_v2_reason: str = ""
+    # The name its random draws are seeded with: the bot's id before the demo bots got ids of
+    # their own (demo_*), so the data set (and every figure the tests pin) stays the same.
+    draw_name: str = ""
 
     @property
     def risk(self) -> dict[str, Any]:
@@ -126,7 +129,8 @@ _MOMENTUM_STRATEGY = {"fast_ema": 21, "slow_ema": 55, "min_volume_ratio": 1.5}
 
 SPECS = (
     BotSpec(
-        bot_id="shortseller_001",
+        bot_id="demo_shortseller",
+        draw_name="shortseller_001",
         name="Shortseller",
         strategy_type="short_biased_multi_asset",
         mode=BotMode.LIVE,
@@ -157,7 +161,8 @@ SPECS = (
         ),
     ),
     BotSpec(
-        bot_id="momentum_001",
+        bot_id="demo_momentum",
+        draw_name="momentum_001",
         name="Momentum",
         strategy_type="trend_following",
         mode=BotMode.LIVE,
@@ -198,7 +203,8 @@ SPECS = (
         "pause on a limit breach.",
     ),
     BotSpec(
-        bot_id="lxalgo_001",
+        bot_id="demo_lxalgo",
+        draw_name="lxalgo_001",
         name="LXAlgo",
         strategy_type="mean_reversion",
         mode=BotMode.PAPER,
@@ -230,6 +236,8 @@ SPECS = (
     ),
 )
 DEMO_BOT_IDS = tuple(spec.bot_id for spec in SPECS)
+# The ids the demo bots had before: a database seeded then holds the demo under them.
+OLD_DEMO_BOT_IDS = tuple(spec.draw_name for spec in SPECS)
 
 
 def spec_for(bot_id: str) -> BotSpec:

@@ -19,6 +19,7 @@ from importers.core import BotSpec, ImportContext, ImportJob, SourceError
 from importers.freqtrade.mapping import USD, MappedTrade, legacy, legacy_value, map_trade
 from importers.freqtrade.source import FreqtradeDatabase, read_database, utc
 from importers.freqtrade.writes import ChunkWriter, positions_write, staging_create
+from importers.guard import last_activity, positions_closed_unknown
 from trading.models import Bot, SnapshotType
 from trading.services.ingest import UpsertCounts, balance_upsert_many
 
@@ -95,7 +96,15 @@ def freqtrade_job(
     def work(ctx: ImportContext) -> None:
         freqtrade_import(ctx=ctx, database=database, initial_capital=initial_capital)
 
-    return ImportJob(command=COMMAND, source=database.location, bot=spec, work=work)
+    activity = last_activity(
+        [
+            *(t.get(name) for t in database.trades for name in ("open_date", "close_date")),
+            *(row.get("timestamp") for row in database.wallet_history),
+        ]
+    )
+    return ImportJob(
+        command=COMMAND, source=database.location, bot=spec, work=work, last_activity=activity
+    )
 
 
 def freqtrade_import(
@@ -182,6 +191,7 @@ def _read(ctx: ImportContext, mapped: list[MappedTrade]) -> None:
     for m in mapped:
         for table, key, message in m.warnings:
             report.warn(table, key, message)
+    ctx.trade_keys.update(str(m.trade["trade_id"]) for m in mapped)
     report.read("trades", len(mapped))
     report.read("orders", sum(len(m.orders) for m in mapped))
     report.read("order_fills", sum(m.fills for m in mapped))
@@ -202,7 +212,9 @@ def _written(
         ctx.touched(m.trade for m in mapped)  # the daily rollups are redone from its day on
     counts, closed = positions_write(
         bot=ctx.bot,
-        positions=[m.position for m in mapped if m.position is not None],
+        positions=positions_closed_unknown(
+            ctx, [m.position for m in mapped if m.position is not None]
+        ),
         open_trade_ids=[m.trade["trade_id"] for m in mapped if m.trade["status"] == "open"],
     )
     ctx.report.add("positions", counts)

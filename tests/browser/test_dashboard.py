@@ -294,11 +294,11 @@ def test_portfolio_page_shows_the_apis_figures_and_charts(
     assert charts["exposure"]["data"][1] == [float(b["exposure_usd"]) for b in summary["bots"]]
     # A heartbeat older than BOT_HEARTBEAT_STALE_SECONDS stands out.
     stale = [b["bot_id"] for b in summary["bots"] if (b["heartbeat_age_s"] or 0) > 300]
-    assert stale  # the demo's lxalgo_001 has gone quiet
+    assert stale  # the demo's demo_lxalgo has gone quiet
     assert page.locator('table[data-source="bots"] td.stale').count() == len(stale)
     # The bots table links to each bot's page.
-    href = page.get_attribute('table[data-source="bots"] a[href*="momentum_001"]', "href")
-    assert href == "/dashboard/bots/momentum_001/"
+    href = page.get_attribute('table[data-source="bots"] a[href*="demo_momentum"]', "href")
+    assert href == "/dashboard/bots/demo_momentum/"
     assert page.errors == []  # type: ignore[attr-defined]
 
 
@@ -312,7 +312,7 @@ def test_bot_page_shows_the_apis_figures_and_charts(
 ) -> None:
     # Fewer points than the demo bot's trades and balances: the page draws a down-sampled curve.
     monkeypatch.setattr("analytics.views.EQUITY_MAX_POINTS", 60)
-    bot_id = "momentum_001"
+    bot_id = "demo_momentum"
     _login(page, live_server.url, f"/dashboard/bots/{bot_id}/")
     _open(page, live_server.url + f"/dashboard/bots/{bot_id}/", "bot", screenshots)
     _shoot(page, screenshots, f"bot-{bot_id}")
@@ -371,7 +371,7 @@ def test_pages_refresh_without_a_reload(
     before = api("/api/v1/portfolio/summary/")["open_positions"]
     loads = int(page.evaluate("Number(document.documentElement.dataset.loads)"))
 
-    make_position(Bot.objects.get(bot_id="momentum_001"), symbol="DOGE/USDT", opened_at=demo)
+    make_position(Bot.objects.get(bot_id="demo_momentum"), symbol="DOGE/USDT", opened_at=demo)
 
     after = api("/api/v1/portfolio/summary/")["open_positions"]
     assert after == before + 1

@@ -124,7 +124,7 @@ def test_a_backup_of_the_demo_data_writes_the_dump_its_checksum_and_manifest(
         assert rows[table] == count, table
     assert rows["trading.trades"] == 276
     assert rows["audit.backups"] == 0  # this backup's own row is written after the snapshot
-    bots = sorted(f"({bot_id})" for bot_id in ("lxalgo_001", "momentum_001", "shortseller_001"))
+    bots = sorted(f"({bot_id})" for bot_id in ("demo_lxalgo", "demo_momentum", "demo_shortseller"))
     assert manifest["tables"]["trading.bots"] == {
         "rows": 3,
         "pk_md5": hashlib.md5("\n".join(bots).encode()).hexdigest(),  # noqa: S324

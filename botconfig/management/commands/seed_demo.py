@@ -7,7 +7,7 @@ from botconfig.demo import demo_seed
 
 class Command(BaseCommand):
     help = (
-        "Register three demo bots (shortseller_001, momentum_001, lxalgo_001) with a month of "
+        "Register three demo bots (demo_shortseller, demo_momentum, demo_lxalgo) with a month of "
         "trades, orders, positions, balances, signals and events, and a week of one-minute "
         "candles. Safe to run twice: when the demo bots exist it changes nothing."
     )

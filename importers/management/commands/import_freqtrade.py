@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from importers.core import ImportCommand, ImportJob, decimal_argument
+from importers.command import ImportCommand
+from importers.core import ImportJob, decimal_argument
 from importers.freqtrade import freqtrade_job
 
 

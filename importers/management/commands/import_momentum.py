@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from importers.core import ImportCommand, ImportJob, decimal_argument
+from importers.command import ImportCommand
+from importers.core import ImportJob, decimal_argument
 from importers.momentum import momentum_job
 
 
@@ -16,6 +17,11 @@ class Command(ImportCommand):
     )
 
     def add_source_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--bot-id",
+            default="momentum_001",
+            help="The bot to import into (default momentum_001, the legacy bot's own id).",
+        )
         parser.add_argument("--source", required=True, help="The SQLite file (data/trading.db).")
         parser.add_argument(
             "--exchange", default="binance", help="The exchange its trades ran on (binance)."
@@ -33,4 +39,5 @@ class Command(ImportCommand):
             source=options["source"],
             exchange=options["exchange"],
             initial_capital_usd=options["initial_capital"],
+            bot_id=options["bot_id"],
         )

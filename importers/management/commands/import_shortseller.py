@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from importers.core import ImportCommand, ImportJob, decimal_argument
+from importers.command import ImportCommand
+from importers.core import ImportJob, decimal_argument
 from importers.shortseller import shortseller_job
 
 
@@ -16,6 +17,11 @@ class Command(ImportCommand):
     )
 
     def add_source_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--bot-id",
+            default="shortseller_001",
+            help="The bot to import into (default shortseller_001, the legacy bot's own id).",
+        )
         parser.add_argument(
             "--source-url",
             required=True,
@@ -37,4 +43,5 @@ class Command(ImportCommand):
             source_url=options["source_url"],
             exchange=options["exchange"],
             initial_capital_usd=options["initial_capital"],
+            bot_id=options["bot_id"],
         )

@@ -1,0 +1,28 @@
+"""A production start-up error is one line, not a traceback.
+
+The settings refuse to load without what production needs (``DJANGO_SECRET_KEY``, a database
+URL): they raise ImproperlyConfigured with a message that says what to set. ``manage.py``,
+gunicorn (gunicorn.conf.py) and the Celery programs (the app's ``on_configure``) load the
+settings through ``settings_or_exit`` first, so such an error ends the program with that
+message on one line of stderr and exit status 1.
+"""
+
+import os
+import sys
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def settings_or_exit(program: str) -> None:
+    """Load the settings; on ImproperlyConfigured print ``<program>: <message>`` on one line of
+    stderr and exit with status 1."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - reading a setting loads the settings module
+    except ImproperlyConfigured as exc:
+        message = " ".join(str(exc).split())
+        sys.stderr.write(f"{program}: configuration error: {message}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
