@@ -18,8 +18,8 @@ from psycopg import sql
 
 from audit.backups import paths
 from audit.backups.dump import COMPONENT
-from audit.backups.pg import BackupError, PgTarget, find_pg_tool, server_version_num
-from audit.backups.restore import pg_restore_into
+from audit.backups.pg import BackupError, PgTarget, server_version_num
+from audit.backups.restore import pg_restore_into, restore_tool
 from audit.backups.stats import Comparison, database_figures, figures_compare
 from audit.models import Backup, Severity
 from audit.selectors import backup_latest
@@ -75,11 +75,12 @@ def backup_drill(*, backup: Backup | None = None) -> DrillResult:
         paths.verify_sha256(dump)
         manifest = backup.manifest or paths.read_manifest(dump)
         with source.connect(autocommit=True) as admin:
-            tool = find_pg_tool("pg_restore", server_version=server_version_num(admin))
+            server = server_version_num(admin)
+            tool, _ = restore_tool(dump, server_version=server)
             _create_database(admin, scratch.dbname, source.dbname)
             try:
                 restore_started = time.monotonic()
-                pg_restore_into(tool, dump, scratch)
+                pg_restore_into(tool, dump, scratch, server_version=server)
                 restore_seconds = time.monotonic() - restore_started
                 with scratch.connect() as conn:
                     figures = database_figures(conn)
