@@ -159,6 +159,7 @@ def test_a_drill_with_a_tampered_manifest_file_fails_and_unverifies_the_backup(
     assert check["status"] == "warning"
     assert check["last_at"] == older.finished_at.isoformat()
     assert check["failed_drill"] == {"backup_id": newer.pk}
+    assert newer.drilled_at is not None
     assert check["reason"] == (
         f"the restore drill of backup {newer.pk} failed at {newer.drilled_at.isoformat()}"
     )
