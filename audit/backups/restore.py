@@ -10,9 +10,11 @@ source need not exist there), --exit-on-error and --single-transaction: it resto
 nothing.
 """
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,6 +200,7 @@ def _restore_filtered(tool: PgTool, dump: Path, target: PgTarget, *, server_vers
             stderr=psql_err,
         )
         assert restore.stdout is not None and load.stdin is not None  # noqa: S101 - PIPEs
+        killed = False
         try:
             in_preamble = True
             for line in restore.stdout:
@@ -205,21 +208,32 @@ def _restore_filtered(tool: PgTool, dump: Path, target: PgTarget, *, server_vers
                     continue
                 in_preamble = in_preamble and line.startswith(_PREAMBLE)
                 load.stdin.write(line)
-            load.stdin.close()
         except BrokenPipeError:
             pass  # psql stopped on an error: its message says which
         finally:
             restore.stdout.close()
             restore.wait()
+            # pg_restore failing by itself (not through the pipe psql closed on its own error):
+            # psql would commit what it got at the end of its input, so it must not see one.
+            if restore.returncode not in (0, -signal.SIGPIPE) and load.poll() is None:
+                load.kill()
+                killed = True
+            with contextlib.suppress(BrokenPipeError):
+                load.stdin.close()
             load.wait()
-        errors = []
-        for name, process, err in (("pg_restore", restore, restore_err), ("psql", load, psql_err)):
+        # psql stopping first ends pg_restore with a broken pipe: then psql's error is the one.
+        failed = [
+            (name, code, err)
+            for name, code, err in (
+                ("psql", 0 if killed else load.returncode, psql_err),
+                ("pg_restore", restore.returncode, restore_err),
+            )
+            if code != 0
+        ][:1]
+        for name, code, err in failed:
             err.seek(0)
-            text = err.read().decode(errors="replace").strip()
-            if process.returncode != 0:
-                errors.append(f"{name}: {text or f'exit code {process.returncode}'}")
-    if errors:
-        raise BackupError(f"restore into {target.describe()} failed: {'; '.join(errors)}")
+            text = err.read().decode(errors="replace").strip() or f"exit code {code}"
+            raise BackupError(f"restore into {target.describe()} failed: {name}: {text}")
 
 
 def target_url(target: PgTarget) -> str:

