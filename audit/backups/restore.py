@@ -7,7 +7,9 @@ which case every non-system schema of the target is dropped first and ``public``
 
 pg_restore runs with --no-owner --no-acl (the target's user owns what it creates: roles of the
 source need not exist there), --exit-on-error and --single-transaction: it restores all or
-nothing.
+nothing. It is the target server's own major version when there is one (``restore_tool``); a
+newer pg_restore (17+) into a server before 17 writes SQL instead, piped without its
+``SET transaction_timeout`` into the psql beside it, in one transaction too.
 """
 
 import contextlib

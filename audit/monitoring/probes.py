@@ -149,13 +149,13 @@ def backup_check(*, now: datetime) -> dict[str, Any]:
     max_age = int(getattr(settings, "HEALTH_BACKUP_MAX_AGE_SECONDS", 7200))
     try:
         set_up, last = backup_last_good()
+        drill = importlib.import_module("audit.selectors").backup_last_drill() if set_up else None
     except Exception as exc:
         log.warning("readiness: backup check failed", exc_info=True)
         return _unknown(max_age, type(exc).__name__)
     if not set_up:
         return _unknown(max_age, "backups are not set up")
     check = _age_check(last, now=now, max_age=max_age, never="no verified backup yet")
-    drill = importlib.import_module("audit.selectors").backup_last_drill()
     if drill is not None and drill.drill_error and drill.drilled_at:
         # A warning, not a 503: the instance serves; its backups need an operator.
         failed = f"the restore drill of backup {drill.pk} failed at {drill.drilled_at.isoformat()}"
