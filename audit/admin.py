@@ -146,6 +146,7 @@ class BackupAdmin(ReadOnlyModelAdmin):
         "size_bytes",
         "duration",
         "path",
+        "drilled_at",
         "short_error",
     )
     list_filter = ("status", "verified", "database", ("started_at", DateRangeFilter))
@@ -158,4 +159,7 @@ class BackupAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, backup: Backup) -> str:
+        """The backup's error, else why its last restore drill failed."""
+        if backup.drill_error:
+            return Truncator(f"restore drill: {backup.drill_error}").chars(120)
         return Truncator(backup.error).chars(120)

@@ -188,20 +188,27 @@ class Backup(models.Model):
     size_bytes = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, default="")
     verified = models.BooleanField(
-        default=False, help_text="pg_restore --list read the whole file back."
+        default=False,
+        help_text="pg_restore --list read the whole file back, and no restore drill of it failed.",
     )
     manifest = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
+    drilled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last restore drill of this backup ended."
+    )
+    drill_error = models.TextField(
+        blank=True, default="", help_text="Why that drill failed; empty when it passed."
+    )
 
     class Meta:
         db_table = schema_table(SCHEMA, "backups")
         ordering = ["-started_at", "-id"]
         constraints = [
             choices_check("backups", "status", BackupStatus),
+            # A good backup is unverified again once a restore drill of it fails.
             models.CheckConstraint(
-                condition=Q(status=BackupStatus.OK, verified=True)
-                | Q(status=BackupStatus.FAILED, verified=False),
-                name="backups_ok_is_verified",
+                condition=Q(status=BackupStatus.OK) | Q(verified=False),
+                name="backups_failed_is_unverified",
             ),
         ]
         indexes = [

@@ -67,3 +67,13 @@ def backup_latest(*, verified: bool = True) -> Backup | None:
     if verified:
         backups = backups.filter(verified=True)
     return backups.order_by("-started_at", "-id").first()
+
+
+def backup_last_drill() -> Backup | None:
+    """The backup of the configured database whose restore drill ended last (``drill_error``
+    says whether it failed); None before any drill. Retention keeps the table small."""
+    return (
+        Backup.objects.filter(database=connection.settings_dict["NAME"], drilled_at__isnull=False)
+        .order_by("-drilled_at", "-id")
+        .first()
+    )

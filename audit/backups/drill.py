@@ -1,10 +1,14 @@
 """The restore drill: prove the newest backup restores, table for table.
 
-The dump is checked against its ``.sha256``, restored into a scratch database
+The dump is checked against its ``.sha256`` and its manifest file against the manifest recorded
+in the database (a file missing or changed fails the drill), restored into a scratch database
 ``<database>_drill_<YYYYMMDDHHMMSS>`` on the same server, and every table's row count and key
 digest are compared with the manifest (the source at backup time, from the same snapshot as the
 dump). The scratch database is dropped whatever happens. Each drill is a system event
-(``backup_drill``, or ``backup_drill_failed`` with the reason).
+(``backup_drill``, or ``backup_drill_failed`` with the reason), and marked on the backup's row
+(``drilled_at``, ``drill_error``): a failed drill makes the backup unverified, so it is no
+longer the newest verified backup that ``/health/ready`` and ``/metrics`` report, and
+``/health/ready`` warns about it.
 """
 
 import time
@@ -13,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from django.db import transaction
 from django.utils import timezone
 from psycopg import sql
 
 from audit.backups import paths
 from audit.backups.dump import COMPONENT
-from audit.backups.pg import BackupError, PgTarget, find_pg_tool, server_version_num
-from audit.backups.restore import pg_restore_into
+from audit.backups.pg import BackupError, PgTarget, server_version_num
+from audit.backups.restore import pg_restore_into, restore_tool
 from audit.backups.stats import Comparison, database_figures, figures_compare
 from audit.models import Backup, Severity
 from audit.selectors import backup_latest
@@ -62,6 +67,20 @@ def _create_database(admin: psycopg.Connection[Any], name: str, source: str) -> 
     admin.execute(query)
 
 
+def manifest_check(backup: Backup, dump: Path) -> dict[str, Any]:
+    """The manifest recorded in the database, once the file beside the dump is found to say the
+    same: a file missing, unreadable or changed fails the drill."""
+    recorded: dict[str, Any] = backup.manifest
+    found = paths.read_manifest(dump)
+    if found != recorded:
+        keys = sorted(k for k in set(found) | set(recorded) if found.get(k) != recorded.get(k))
+        raise BackupError(
+            f"{paths.manifest_path(dump)} differs from the manifest recorded for backup "
+            f"{backup.pk} (in {', '.join(keys)}): it was changed or is not this backup's."
+        )
+    return recorded
+
+
 def backup_drill(*, backup: Backup | None = None) -> DrillResult:
     """Drill ``backup`` (the newest verified backup of the configured database by default)."""
     source = PgTarget.from_settings()
@@ -73,13 +92,14 @@ def backup_drill(*, backup: Backup | None = None) -> DrillResult:
     try:
         dump = Path(backup.path)
         paths.verify_sha256(dump)
-        manifest = backup.manifest or paths.read_manifest(dump)
+        manifest = manifest_check(backup, dump)
         with source.connect(autocommit=True) as admin:
-            tool = find_pg_tool("pg_restore", server_version=server_version_num(admin))
+            server = server_version_num(admin)
+            tool, _ = restore_tool(dump, server_version=server)
             _create_database(admin, scratch.dbname, source.dbname)
             try:
                 restore_started = time.monotonic()
-                pg_restore_into(tool, dump, scratch)
+                pg_restore_into(tool, dump, scratch, server_version=server)
                 restore_seconds = time.monotonic() - restore_started
                 with scratch.connect() as conn:
                     figures = database_figures(conn)
@@ -128,6 +148,26 @@ def _record(
             f"Restore drill of {name}: {len(result.comparison.mismatches)} of "
             f"{result.comparison.tables_compared} tables differ"
         )
+    drill_error = "" if ok else (error or message)
+    with transaction.atomic():
+        # A backup whose drill failed is no longer the newest verified one health reports.
+        marks: dict[str, Any] = {"drilled_at": timezone.now(), "drill_error": drill_error}
+        if not ok:
+            marks["verified"] = False
+        Backup.objects.filter(pk=backup.pk).update(**marks)
+        _event(backup, scratch, seconds, ok=ok, message=message, result=result, error=error)
+
+
+def _event(
+    backup: Backup,
+    scratch: str,
+    seconds: float,
+    *,
+    ok: bool,
+    message: str,
+    result: DrillResult | None,
+    error: str,
+) -> None:
     system_event_record(
         component=COMPONENT,
         event_type="backup_drill" if ok else "backup_drill_failed",

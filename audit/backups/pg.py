@@ -1,5 +1,5 @@
 """Talking to PostgreSQL from outside Django: connection parameters, and finding `pg_dump` /
-`pg_restore` whose major version is at least the server's.
+`pg_restore` for the server: its own major version when available, else the nearest newer one.
 
 Connection parameters go to the client programs through the environment (``PGPASSWORD`` and
 friends), never on their command line, where ``ps`` would show a password.
@@ -189,13 +189,17 @@ def candidate_dirs() -> Iterator[tuple[str, Path]]:
         yield "/usr/lib/postgresql", folder
 
 
-def find_pg_tool(name: str, *, server_version: int) -> PgTool:
-    """The first `name` (pg_dump, pg_restore) of ``candidate_dirs`` whose major version is at
-    least the server's. A clear BackupError naming what was found otherwise: an older pg_dump
-    refuses a newer server or, worse, misses what it does not know."""
+def pg_tools_for(name: str, *, server_version: int) -> list[PgTool]:
+    """Every `name` (pg_dump, pg_restore) of ``candidate_dirs`` that can serve a server of
+    ``server_version``, best first: the server's own major version, then newer ones, nearest
+    first. An older one is never taken: it refuses a newer server or, worse, misses what it does
+    not know. A newer one reads the server, but what pg_restore writes may be SQL an older
+    server does not know (``restore.pg_restore_into`` deals with that). A clear BackupError
+    naming what was found when none fits."""
     wanted = server_version // 10000
     seen: list[str] = []
     looked: set[Path] = set()
+    fitting: list[PgTool] = []
     for reason, folder in candidate_dirs():
         path = folder / name
         if path in looked:
@@ -210,10 +214,19 @@ def find_pg_tool(name: str, *, server_version: int) -> PgTool:
             continue
         tool = PgTool(path=path, version=version)
         if tool.major >= wanted:
-            return tool
-        seen.append(f"{path} ({reason}): {version}, older than the server")
-    raise BackupError(
-        f"No {name} of major version {wanted} or newer (the server is "
-        f"{version_text(server_version)}). Found: {'; '.join(seen) or 'none'}. "
-        f"Set PG_BIN_DIR to the bin folder of PostgreSQL {wanted} client tools."
-    )
+            fitting.append(tool)
+        else:
+            seen.append(f"{path} ({reason}): {version}, older than the server")
+    if not fitting:
+        raise BackupError(
+            f"No {name} of major version {wanted} or newer (the server is "
+            f"{version_text(server_version)}). Found: {'; '.join(seen) or 'none'}. "
+            f"Set PG_BIN_DIR to the bin folder of PostgreSQL {wanted} client tools."
+        )
+    # Stable: among tools of one major version, the order of candidate_dirs decides.
+    return sorted(fitting, key=lambda tool: tool.major - wanted)
+
+
+def find_pg_tool(name: str, *, server_version: int) -> PgTool:
+    """The best of ``pg_tools_for``: the server's own major version when there is one."""
+    return pg_tools_for(name, server_version=server_version)[0]

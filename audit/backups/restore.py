@@ -7,14 +7,19 @@ which case every non-system schema of the target is dropped first and ``public``
 
 pg_restore runs with --no-owner --no-acl (the target's user owns what it creates: roles of the
 source need not exist there), --exit-on-error and --single-transaction: it restores all or
-nothing.
+nothing. It is the target server's own major version when there is one (``restore_tool``); a
+newer pg_restore (17+) into a server before 17 writes SQL instead, piped without its
+``SET transaction_timeout`` into the psql beside it, in one transaction too.
 """
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +36,9 @@ from audit.backups.pg import (
     BackupError,
     PgTarget,
     PgTool,
-    find_pg_tool,
+    pg_tools_for,
     server_version_num,
+    version_text,
 )
 from audit.backups.stats import SYSTEM_SCHEMAS_SQL
 from audit.models import Severity
@@ -71,9 +77,10 @@ _HEADER = re.compile(
 )
 
 
-def archive_header(tool: PgTool, dump: Path) -> ArchiveHeader:
+def archive_header(toc: str) -> ArchiveHeader:
+    """The header of ``pg_restore --list`` output."""
     found: dict[str, str] = {}
-    for line in pg_restore_list(tool, dump).splitlines()[:30]:
+    for line in toc.splitlines()[:30]:
         match = _HEADER.match(line)
         if match:
             found[match.group(1)] = match.group(2).strip()
@@ -84,13 +91,26 @@ def archive_header(tool: PgTool, dump: Path) -> ArchiveHeader:
     )
 
 
+def restore_tool(dump: Path, *, server_version: int) -> tuple[PgTool, str]:
+    """The pg_restore for ``server_version`` (its own major version first, ``pg_tools_for``)
+    that reads ``dump``, and the archive's table of contents. An older pg_restore cannot read
+    a newer pg_dump's archive ("unsupported version"): then the next newer one is taken."""
+    refused: list[str] = []
+    for tool in pg_tools_for("pg_restore", server_version=server_version):
+        try:
+            return tool, pg_restore_list(tool, dump)
+        except BackupError as exc:
+            refused.append(f"{tool.path} ({tool.version}): {exc}")
+    raise BackupError(f"No pg_restore here reads {dump.name}: {'; '.join(refused)}")
+
+
 def _major(version: str) -> int:
     match = re.match(r"(\d+)", version)
     return int(match.group(1)) if match else 0
 
 
-def check_archive(tool: PgTool, dump: Path) -> ArchiveHeader:
-    header = archive_header(tool, dump)
+def check_archive(toc: str, dump: Path) -> ArchiveHeader:
+    header = archive_header(toc)
     if _major(header.dumped_by) < _major(header.dumped_from):
         raise RestoreRefused(
             f"{dump.name} was made by pg_dump {header.dumped_by} from a PostgreSQL "
@@ -115,7 +135,19 @@ def wipe(conn: psycopg.Connection[Any]) -> list[str]:
     return schemas
 
 
-def pg_restore_into(tool: PgTool, dump: Path, target: PgTarget) -> None:
+# pg_restore 17 and later set transaction_timeout (new in PostgreSQL 17) first thing; an older
+# server refuses the unknown setting and, with --exit-on-error, the whole restore.
+TRANSACTION_TIMEOUT_SINCE = 17
+_TRANSACTION_TIMEOUT = b"SET transaction_timeout = 0;\n"
+# What pg_restore writes before the first object: settings, comments, psql's \restrict.
+_PREAMBLE = (b"SET ", b"SELECT pg_catalog.set_config(", b"--", b"\\restrict ", b"\n")
+
+
+def pg_restore_into(tool: PgTool, dump: Path, target: PgTarget, *, server_version: int) -> None:
+    """Restore ``dump`` into ``target`` (a server of ``server_version``), all or nothing."""
+    if tool.major >= TRANSACTION_TIMEOUT_SINCE > server_version // 10000:
+        _restore_filtered(tool, dump, target, server_version=server_version)
+        return
     result = subprocess.run(  # noqa: S603 - our own arguments, no shell
         [
             str(tool.path),
@@ -133,6 +165,77 @@ def pg_restore_into(tool: PgTool, dump: Path, target: PgTarget) -> None:
     )
     if result.returncode != 0:
         raise BackupError(f"pg_restore into {target.describe()} failed: {result.stderr.strip()}")
+
+
+def _restore_filtered(tool: PgTool, dump: Path, target: PgTarget, *, server_version: int) -> None:
+    """A newer pg_restore into a server older than 17: its SQL, without the preamble's
+    ``SET transaction_timeout``, through the psql beside it (ON_ERROR_STOP, one transaction).
+    Only the preamble is filtered: the same text in a row's data is left alone."""
+    psql = tool.path.with_name("psql")
+    server = version_text(server_version)
+    if not psql.is_file():
+        raise BackupError(
+            f"pg_restore {tool.version} sets transaction_timeout, which PostgreSQL {server} "
+            f"does not know, and there is no psql beside it ({psql}) to restore its SQL without "
+            f"that setting. Install the PostgreSQL {server_version // 10000} client tools or "
+            "set PG_BIN_DIR to their bin folder."
+        )
+    with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
+        restore = subprocess.Popen(  # noqa: S603 - our own arguments, no shell
+            [str(tool.path), "--no-owner", "--no-acl", "--file=-", str(dump)],
+            stdout=subprocess.PIPE,
+            stderr=restore_err,
+        )
+        load = subprocess.Popen(  # noqa: S603 - our own arguments, no shell
+            [
+                str(psql),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                f"--dbname={target.dbname}",
+            ],
+            env=target.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=psql_err,
+        )
+        assert restore.stdout is not None and load.stdin is not None  # noqa: S101 - PIPEs
+        killed = False
+        try:
+            in_preamble = True
+            for line in restore.stdout:
+                if in_preamble and line == _TRANSACTION_TIMEOUT:
+                    continue
+                in_preamble = in_preamble and line.startswith(_PREAMBLE)
+                load.stdin.write(line)
+        except BrokenPipeError:
+            pass  # psql stopped on an error: its message says which
+        finally:
+            restore.stdout.close()
+            restore.wait()
+            # pg_restore failing by itself (not through the pipe psql closed on its own error):
+            # psql would commit what it got at the end of its input, so it must not see one.
+            if restore.returncode not in (0, -signal.SIGPIPE) and load.poll() is None:
+                load.kill()
+                killed = True
+            with contextlib.suppress(BrokenPipeError):
+                load.stdin.close()
+            load.wait()
+        # psql stopping first ends pg_restore with a broken pipe: then psql's error is the one.
+        failed = [
+            (name, code, err)
+            for name, code, err in (
+                ("psql", 0 if killed else load.returncode, psql_err),
+                ("pg_restore", restore.returncode, restore_err),
+            )
+            if code != 0
+        ][:1]
+        for name, code, err in failed:
+            err.seek(0)
+            text = err.read().decode(errors="replace").strip() or f"exit code {code}"
+            raise BackupError(f"restore into {target.describe()} failed: {name}: {text}")
 
 
 def target_url(target: PgTarget) -> str:
@@ -181,8 +284,9 @@ def backup_restore(
     started = time.monotonic()
     paths.verify_sha256(dump)
     with target.connect(autocommit=True) as conn:
-        tool = find_pg_tool("pg_restore", server_version=server_version_num(conn))
-        header = check_archive(tool, dump)
+        server = server_version_num(conn)
+        tool, toc = restore_tool(dump, server_version=server)
+        header = check_archive(toc, dump)
         existing = user_relations(conn)
         if existing and not replace:
             shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
@@ -193,7 +297,7 @@ def backup_restore(
         try:
             if existing:
                 wipe(conn)
-            pg_restore_into(tool, dump, target)
+            pg_restore_into(tool, dump, target, server_version=server)
         except BackupError as exc:
             _record(dump, target, error=str(exc), seconds=time.monotonic() - started)
             raise

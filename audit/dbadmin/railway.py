@@ -9,6 +9,8 @@
 - connection: the server answers (version, latency, whether this session is encrypted).
 - write: a system event is written, read back and compared inside a transaction that is then
   rolled back, and its absence afterwards is checked: the credentials can write, nothing remains.
+- pg_tools: the pg_dump and pg_restore backups use (path, version): the server's major version
+  is ok, a newer one a warning, none that fits (only older ones, or none) an error.
 - redis: REDIS_URL answers PING (the Celery broker and the cache).
 
 The outcome is recorded as a system event (component "dbadmin", event_type "railway_verify"),
@@ -25,6 +27,8 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
+from audit.backups.pg import BackupError, find_pg_tool
+from audit.backups.restore import TRANSACTION_TIMEOUT_SINCE
 from audit.dbadmin.report import Report
 from audit.models import Severity, SystemEvent
 from audit.services import system_event_record
@@ -38,21 +42,24 @@ SETUP_STEPS = """\
 Railway setup for this service (README.md, "Deploying on Railway"):
 
  1. In the Railway project, add a PostgreSQL database and a Redis database.
- 2. Create the web service from this repository; Railway builds it and runs the Procfile's web
-    process. Add a worker and a beat service from the same repository with the start commands
-    of the Procfile's worker and beat lines.
+ 2. Create the web service from this repository; Railway builds it with the Dockerfile
+    (railway.json) and runs the Procfile's web process. Add a worker and a beat service from the
+    same repository with the start commands of the Procfile's worker and beat lines.
  3. On each service set the variables:
       DJANGO_SECRET_KEY   python -c "import secrets; print(secrets.token_urlsafe(50))"
       DATABASE_URL        ${{Postgres.DATABASE_URL}}   (or leave it unset: PGHOST, PGPORT,
                           PGUSER, PGPASSWORD, PGDATABASE are used)
       PGSSLMODE           require   (or append ?sslmode=require to DATABASE_URL)
       REDIS_URL           ${{Redis.REDIS_URL}}
+      PG_MAJOR            the PostgreSQL server's major version (default 18): the image's
+                          pg_dump and pg_restore for backups
     DJANGO_DEBUG stays unset. RAILWAY_PUBLIC_DOMAIN is set by Railway and allowed automatically.
  4. Web service: pre-deploy command
       python manage.py migrate --noinput && python manage.py setup_periodic_tasks
     health check path /health/ready.
- 5. Deploy, then in the web service's shell (or `railway run`):
-      python manage.py setup_railway --verify   # URL, SSL, a rolled-back write, Redis
+ 5. Deploy, then inside each service's container (`railway ssh --service web`, then worker):
+      python manage.py setup_railway --verify   # URL, SSL, a rolled-back write, pg_dump
+                                                #   and pg_restore for the server, Redis
       python manage.py db_verify                # schemas, tables, columns, migrations
 """
 
@@ -124,18 +131,60 @@ def railway_verify(*, url: str | None = None, debug: bool | None = None) -> Repo
         )
 
     try:
-        _connection_check(connection, report)
+        server_version = _connection_check(connection, report)
         _write_check(using, report)
     except DatabaseError as error:
         message = " ".join(str(error).split())
         report.add("connection", "error", str(connection.settings_dict["NAME"]), message)
         return report
+    _pg_tools_check(server_version, report)
     _redis_check(report)
     _record(report)
     return report
 
 
-def _connection_check(connection: Any, report: Report) -> None:
+def _pg_tools_check(server_version: int, report: Report) -> None:
+    """The pg_dump and pg_restore backups would use (``audit.backups.pg``): where, which version,
+    and whether they fit the server. None that fits (none, or only older ones) is an error; a
+    newer one works and is a warning (set PG_MAJOR to the server's major version)."""
+    major = server_version // 10000
+    for name in ("pg_dump", "pg_restore"):
+        try:
+            tool = find_pg_tool(name, server_version=server_version)
+        except BackupError as error:
+            report.add("pg_tools", "error", name, str(error), server_major=major)
+            continue
+        facts = {"path": str(tool.path), "version": tool.version, "server_major": major}
+        found = f"{tool.path}, {tool.version}"
+        psql = tool.path.with_name("psql")
+        if tool.major == major:
+            report.add("pg_tools", "ok", name, f"{found}: the server's major version", **facts)
+        elif (
+            name == "pg_restore"
+            and tool.major >= TRANSACTION_TIMEOUT_SINCE > major
+            and not (psql.is_file())
+        ):
+            report.add(
+                "pg_tools",
+                "error",
+                name,
+                f"{found}: newer than the server ({major}) and no psql beside it to restore "
+                f"without SET transaction_timeout; install the PostgreSQL {major} client tools",
+                **facts,
+            )
+        else:
+            report.add(
+                "pg_tools",
+                "warning",
+                name,
+                f"{found}: newer than the server ({major}), which works; the server's own "
+                f"version is better (PG_MAJOR={major} on Railway)",
+                **facts,
+            )
+
+
+def _connection_check(connection: Any, report: Report) -> int:
+    """Reported; returns the server's version number (180006 for 18.6)."""
     connection.ensure_connection()
     with connection.cursor() as cursor:
         started = time.perf_counter()
@@ -143,9 +192,10 @@ def _connection_check(connection: Any, report: Report) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
         cursor.execute(
             "SELECT current_setting('server_version'), current_database(), "
-            "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"
+            "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), "
+            "current_setting('server_version_num')::int"
         )
-        version, database, encrypted = cursor.fetchone()
+        version, database, encrypted, version_num = cursor.fetchone()
     report.add(
         "connection",
         "ok",
@@ -155,6 +205,7 @@ def _connection_check(connection: Any, report: Report) -> None:
         server_version=version,
         encrypted=bool(encrypted),
     )
+    return int(version_num)
 
 
 class _RolledBack(Exception):

