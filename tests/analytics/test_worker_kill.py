@@ -15,16 +15,19 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 from redis import Redis
 
 from analytics import tasks
 from analytics.models import PortfolioSnapshot
+from audit.models import ScheduledRun
 from tests.analytics.test_tasks import other_connection, wait_for
 from tests.factories import make_bot
 
@@ -51,7 +54,7 @@ class Workers:
         self.log_dir = log_dir
         self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, pool: str = "solo") -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [
@@ -61,7 +64,8 @@ class Workers:
                 "-A",
                 "atb_site",
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                "--concurrency=1",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -154,3 +158,66 @@ def test_a_snapshot_killed_mid_run_is_taken_exactly_once_after_a_restart(
 
     assert PortfolioSnapshot.objects.count() == 1
     assert workers.logs().count("analytics.portfolio_snapshot") >= 2  # received twice
+
+
+def pool_children(pid: int) -> list[int]:
+    """The processes ``pid`` forked (a prefork worker's pool), from Linux's /proc."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_child_killed_mid_snapshot_leaves_the_snapshot_of_its_due_bucket(
+    workers: Workers,
+) -> None:
+    """The prefork pool as production runs it: SIGKILL the child that runs the snapshot. Its
+    parent sees the child lost and requeues the message at once (task_reject_on_worker_lost); a
+    new child takes it while the dead child's backend is still inside its transaction, holding
+    the task's advisory lock: a backend waiting on a lock (or running a statement) notices its
+    client gone only when it next talks to it. The redelivered run must come back for the lock,
+    and write the bucket the message was due for (beat sent it at 09:07:31), not the current."""
+    make_bot("survivor")
+    with other_connection() as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE analytics.portfolio_snapshots IN ACCESS EXCLUSIVE MODE")
+        tasks.portfolio_snapshot.apply_async(
+            queue=workers.queue,
+            headers={
+                "published_at": "2026-12-07T09:07:31.250000+00:00",
+                "periodic_task_name": tasks.PORTFOLIO_SNAPSHOT,  # as beat sends it
+            },
+        )
+        parent = workers.start(pool="prefork")
+        try:
+            wait_for(lambda: bool(backends_waiting_for_a_lock()), seconds=60)
+        except AssertionError:
+            pytest.fail(f"the worker never reached the snapshot:\n{workers.logs()}")
+        (stuck,) = backends_waiting_for_a_lock()
+        (child,) = pool_children(parent.pid)
+
+        os.kill(child, signal.SIGKILL)
+        killed_at = timezone.now()
+        try:
+            wait_for(lambda: "holds its lock" in workers.logs(), seconds=30)
+        except AssertionError:
+            pytest.fail(f"the message was not redelivered to a new child:\n{workers.logs()}")
+        assert backend_alive(stuck)  # the dead child's transaction, lock and all, lives on
+        blocker.execute("COMMIT")
+
+    wait_for(lambda: not backend_alive(stuck), seconds=10)
+    try:
+        wait_for(PortfolioSnapshot.objects.exists, seconds=20)
+    except AssertionError:
+        pytest.fail(f"the redelivered snapshot was never taken:\n{workers.logs()}")
+    time.sleep(1)  # a second delivery would have landed by now
+
+    due = datetime(2026, 12, 7, 9, 5, tzinfo=UTC)
+    ((ts, taken_at),) = PortfolioSnapshot.objects.values_list("ts", "taken_at")
+    assert ts == due
+    assert taken_at > killed_at  # the figures of the run that filled it, said so
+    assert list(ScheduledRun.objects.values_list("task", "slot")) == [
+        (tasks.PORTFOLIO_SNAPSHOT, due)
+    ]
+    logs = workers.logs()
+    assert f"{tasks.PORTFOLIO_SNAPSHOT} of {due.isoformat()}: another worker holds its lock" in logs
+    assert "again in 2 s" in logs
+    assert parent.poll() is None  # the worker itself lived on
