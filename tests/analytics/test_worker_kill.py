@@ -1,11 +1,16 @@
-"""A worker killed in the middle of a snapshot: after a restart the snapshot exists exactly once.
+"""Workers killed in the middle of a snapshot, and two beats: real Celery processes.
 
 A real `celery -A atb_site worker` runs against the test database and this Redis. The test holds
 an exclusive lock on analytics.portfolio_snapshots from its own session, so the worker's snapshot
-blocks inside its transaction (no test hook in the code). The worker is killed with SIGKILL: the
-message stays unacknowledged (acks_late), PostgreSQL rolls the half-done transaction back (and
-frees the task's advisory lock with it). A new worker takes the message again once the
-visibility timeout (2 s here, CELERY_VISIBILITY_TIMEOUT) has passed and writes the snapshot.
+blocks inside its transaction (no test hook in the code), holding the task's advisory lock.
+
+- The whole worker (solo pool) killed with SIGKILL: the message stays unacknowledged (acks_late),
+  PostgreSQL rolls the half-done transaction back; a new worker takes the message again once the
+  visibility timeout (2 s here, CELERY_VISIBILITY_TIMEOUT) has passed and writes the snapshot.
+- A prefork pool child killed: its parent puts the message back at once, while the dead child's
+  backend still holds the lock; the redelivered run comes back until it is gone, then writes the
+  bucket the message was due for.
+- Two `celery beat` processes: every copy of a slot but one does nothing.
 """
 
 import os
@@ -15,7 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -23,10 +28,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from redis import Redis
 
 from analytics import tasks
 from analytics.models import PortfolioSnapshot
+from analytics.services import snapshot_bucket
 from audit.models import ScheduledRun
 from tests.analytics.test_tasks import other_connection, wait_for
 from tests.factories import make_bot
@@ -47,7 +54,8 @@ def worker_env() -> dict[str, str]:
 
 
 class Workers:
-    """Celery workers started by the test; every one is killed at the end, whatever happens."""
+    """Celery workers (and beats) started by the test; every one is killed at the end,
+    whatever happens."""
 
     def __init__(self, queue: str, log_dir: Path) -> None:
         self.queue = queue
@@ -55,24 +63,31 @@ class Workers:
         self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
     def start(self, pool: str = "solo") -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"worker-{len(self.started)}.log").open("wb")
+        name = f"{self.queue}-{len(self.started)}"
+        return self._spawn(
+            "worker",
+            f"--pool={pool}",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--queues={self.queue}",
+            f"--hostname={name}@%h",
+        )
+
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        """A beat on the database schedule, as the Procfile runs it (looking every second)."""
+        return self._spawn(
+            "beat",
+            "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+            "--pidfile=",
+            "--max-interval=1",
+        )
+
+    def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{args[0]}-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "atb_site",
-                "worker",
-                f"--pool={pool}",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-                f"--queues={self.queue}",
-                f"--hostname={self.queue}-{len(self.started)}@%h",
-            ],
+            [sys.executable, "-m", "celery", "-A", "atb_site", *args, "--loglevel=INFO"],
             cwd=ROOT,
             env=worker_env(),
             stdout=log,
@@ -221,3 +236,54 @@ def test_a_pool_child_killed_mid_snapshot_leaves_the_snapshot_of_its_due_bucket(
     assert f"{tasks.PORTFOLIO_SNAPSHOT} of {due.isoformat()}: another worker holds its lock" in logs
     assert "again in 2 s" in logs
     assert parent.poll() is None  # the worker itself lived on
+
+
+def sends(log: Path) -> int:
+    return log.read_text(errors="replace").count("Sending due task snapshot twice")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_real_beats_send_a_slot_twice_and_it_is_done_once(workers: Workers) -> None:
+    """Two `celery beat` processes on one database schedule, each sending the snapshot every
+    2 s (the real entry's crontab would take minutes to come round): every copy lands in one
+    5-minute slot; the worker takes the snapshot once, every other copy does nothing."""
+    make_bot("beaten")
+    to_next_bucket = snapshot_bucket(timezone.now()) + timedelta(minutes=5) - timezone.now()
+    if to_next_bucket < timedelta(seconds=20):  # keep every send inside one bucket
+        time.sleep(to_next_bucket.total_seconds() + 0.5)
+    PeriodicTask.objects.create(
+        name="snapshot twice",
+        task=tasks.PORTFOLIO_SNAPSHOT,
+        interval=IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS),
+        queue=workers.queue,
+    )
+    slot = snapshot_bucket(timezone.now())
+    workers.start()
+    beats = [workers.start_beat(), workers.start_beat()]
+    logs = [workers.log_dir / "beat-1.log", workers.log_dir / "beat-2.log"]
+    try:
+        wait_for(lambda: all(sends(log) >= 1 for log in logs), seconds=30)
+    except AssertionError:
+        pytest.fail(f"the beats did not both send:\n{workers.logs()}")
+    # A beat logs a send before it publishes: a second more, and each one's first send is out.
+    time.sleep(1)
+    for beat in beats:
+        beat.kill()
+        beat.wait(timeout=10)
+
+    def settled() -> bool:
+        logs = workers.logs()
+        return logs.count(" received") == logs.count("succeeded in") >= 2
+
+    try:
+        wait_for(settled, seconds=30)
+    except AssertionError:
+        pytest.fail(f"not every copy was run:\n{workers.logs()}")
+    time.sleep(1)  # another run would have landed by now
+
+    runs = workers.logs().count("succeeded in")
+    assert workers.logs().count("already done: nothing to do") == runs - 1
+    assert list(PortfolioSnapshot.objects.values_list("ts", flat=True)) == [slot]
+    assert list(ScheduledRun.objects.values_list("task", "slot")) == [
+        (tasks.PORTFOLIO_SNAPSHOT, slot)
+    ]
