@@ -32,7 +32,7 @@ from celery import Task
 from django.utils import timezone
 
 from atb_site.celery import PUBLISHED_AT_HEADER
-from audit.services.runs import scheduled_run_claim
+from audit.services import scheduled_run_claim
 from trading.db import advisory_lock
 
 logger = logging.getLogger(__name__)
