@@ -13,6 +13,7 @@ from atb_site.admin_tools import DateRangeFilter, ReadOnlyModelAdmin
 class PortfolioSnapshotAdmin(ReadOnlyModelAdmin):
     list_display = (
         "ts",
+        "taken_at",
         "total_equity_usd",
         "total_balance_usd",
         "unrealized_pnl_usd",

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Now
 
 from trading.db import PctField, UsdField, schema_table
 from trading.models import Bot
@@ -15,7 +16,12 @@ from trading.models import Bot
 
 class PortfolioSnapshot(models.Model):
     id = models.BigAutoField(primary_key=True)
-    ts = models.DateTimeField(unique=True)
+    ts = models.DateTimeField(unique=True, help_text="The start of the 5-minute bucket.")
+    taken_at = models.DateTimeField(
+        db_default=Now(),
+        help_text="When the figures were read: within the bucket, or later for a bucket a "
+        "missed run left empty and a later run filled (with the figures of that later time).",
+    )
     total_equity_usd = UsdField()
     total_balance_usd = UsdField()
     unrealized_pnl_usd = UsdField(default=0)

@@ -1,12 +1,12 @@
 """Scheduled analytics work (the schedule: `manage.py setup_periodic_tasks`).
 
-Each task is thin: it takes the advisory lock named after itself, so two workers never run it at
-once (the second logs and skips), and calls one service. Each is idempotent: a rerun of the same
-period rewrites the same rows, so a task redelivered after a worker died mid-run (acks_late)
-leaves one result.
+Each scheduled task is thin: it runs as a scheduled run of its due slot (audit/scheduled.py),
+under the advisory lock named after itself, and calls one service. A run that finds the lock
+held comes back until the holder is gone; a slot whose work committed is not done again (a
+second beat's copy, a redelivery), and a slot whose run died is done by its redelivery. Each
+task's period (PERIODS) is the spacing of its beat entry.
 """
 
-import logging
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -15,15 +15,15 @@ from django.utils import timezone
 
 from analytics.services import (
     bot_summary_checkpoints_refresh,
-    portfolio_snapshot_take,
+    portfolio_snapshot_fill,
     risk_metrics_backlog_redo,
     risk_metrics_rollup,
     views_refresh,
 )
 from analytics.services.risk import heartbeat_stale_check, risk_limits_check
+from analytics.services.snapshots import SNAPSHOT_BUCKET
+from audit.scheduled import scheduled_run
 from trading.db import advisory_lock
-
-logger = logging.getLogger(__name__)
 
 PORTFOLIO_SNAPSHOT = "analytics.portfolio_snapshot"
 RISK_METRICS_ROLLUP_TODAY = "analytics.risk_metrics_rollup_today"
@@ -36,29 +36,37 @@ SUMMARY_CHECKPOINTS_REFRESH = "analytics.summary_checkpoints_refresh"
 RISK_METRICS_ROLLUP_LOCK = "analytics.risk_metrics_rollup"
 
 
-def skipped(name: str) -> None:
-    logger.info("%s skipped: another worker holds its lock", name)
+# The slot of each scheduled task: its beat entry fires once in each such period of the clock.
+PERIODS = {
+    PORTFOLIO_SNAPSHOT: SNAPSHOT_BUCKET,
+    RISK_METRICS_ROLLUP_TODAY: timedelta(minutes=15),
+    SUMMARY_CHECKPOINTS_REFRESH: timedelta(minutes=15),
+    VIEWS_REFRESH: timedelta(minutes=5),
+    RISK_LIMITS_CHECK: timedelta(minutes=1),
+    HEARTBEAT_STALE_CHECK: timedelta(minutes=1),
+}
 
 
-@shared_task(name=PORTFOLIO_SNAPSHOT, acks_late=True)
-def portfolio_snapshot() -> str | None:
-    """The portfolio snapshot of the current 5-minute bucket. Returns its time, None if skipped."""
-    with advisory_lock(PORTFOLIO_SNAPSHOT) as acquired:
-        if not acquired:
-            skipped(PORTFOLIO_SNAPSHOT)
+@shared_task(name=PORTFOLIO_SNAPSHOT, acks_late=True, bind=True, max_retries=None)
+def portfolio_snapshot(self: Any, due: str | None = None) -> str | None:
+    """The portfolio snapshot of the bucket the run was due for, and of the empty buckets before
+    it (portfolio_snapshot_fill). Returns the bucket's time, None if not run."""
+    every = PERIODS[PORTFOLIO_SNAPSHOT]
+    with scheduled_run(self, lock=PORTFOLIO_SNAPSHOT, every=every, due=due) as slot:
+        if slot is None:
             return None
-        return portfolio_snapshot_take().ts.isoformat()
+        return portfolio_snapshot_fill(due=slot)[-1].ts.isoformat()
 
 
-@shared_task(name=RISK_METRICS_ROLLUP_TODAY, acks_late=True)
-def risk_metrics_rollup_today() -> int | None:
+@shared_task(name=RISK_METRICS_ROLLUP_TODAY, acks_late=True, bind=True, max_retries=None)
+def risk_metrics_rollup_today(self: Any, due: str | None = None) -> int | None:
     """Yesterday's and today's risk_metrics rows of every bot. Yesterday is redone so that trades
     that closed in its last minutes (after its last run) are counted before today builds on it;
     older days that trades marked stale (trading.RiskMetricsBacklog) are redone first. Returns
-    today's row count, None if skipped."""
-    with advisory_lock(RISK_METRICS_ROLLUP_LOCK) as acquired:
-        if not acquired:
-            skipped(RISK_METRICS_ROLLUP_TODAY)
+    today's row count, None if not run."""
+    every = PERIODS[RISK_METRICS_ROLLUP_TODAY]
+    with scheduled_run(self, lock=RISK_METRICS_ROLLUP_LOCK, every=every, due=due) as slot:
+        if slot is None:
             return None
         risk_metrics_backlog_redo()
         today = timezone.now().astimezone(UTC).date()
@@ -66,45 +74,44 @@ def risk_metrics_rollup_today() -> int | None:
         return risk_metrics_rollup(day=today)
 
 
-@shared_task(name=VIEWS_REFRESH, acks_late=True)
-def views_refresh_task() -> bool:
-    """Both materialized views, CONCURRENTLY. Returns False if skipped."""
-    with advisory_lock(VIEWS_REFRESH) as acquired:
-        if not acquired:
-            skipped(VIEWS_REFRESH)
+@shared_task(name=VIEWS_REFRESH, acks_late=True, bind=True, max_retries=None)
+def views_refresh_task(self: Any, due: str | None = None) -> bool:
+    """Both materialized views, CONCURRENTLY. Returns False if not run."""
+    with scheduled_run(self, lock=VIEWS_REFRESH, every=PERIODS[VIEWS_REFRESH], due=due) as slot:
+        if slot is None:
             return False
         views_refresh()
         return True
 
 
-@shared_task(name=RISK_LIMITS_CHECK, acks_late=True)
-def risk_limits_check_task() -> int | None:
-    """Each bot against its risk limits. Returns the number of risk events, None if skipped."""
-    with advisory_lock(RISK_LIMITS_CHECK) as acquired:
-        if not acquired:
-            skipped(RISK_LIMITS_CHECK)
+@shared_task(name=RISK_LIMITS_CHECK, acks_late=True, bind=True, max_retries=None)
+def risk_limits_check_task(self: Any, due: str | None = None) -> int | None:
+    """Each bot against its risk limits. Returns the number of risk events, None if not run."""
+    every = PERIODS[RISK_LIMITS_CHECK]
+    with scheduled_run(self, lock=RISK_LIMITS_CHECK, every=every, due=due) as slot:
+        if slot is None:
             return None
         return len(risk_limits_check())
 
 
-@shared_task(name=HEARTBEAT_STALE_CHECK, acks_late=True)
-def heartbeat_stale_check_task() -> int | None:
-    """Bots whose heartbeat is stale. Returns the number of risk events, None if skipped."""
-    with advisory_lock(HEARTBEAT_STALE_CHECK) as acquired:
-        if not acquired:
-            skipped(HEARTBEAT_STALE_CHECK)
+@shared_task(name=HEARTBEAT_STALE_CHECK, acks_late=True, bind=True, max_retries=None)
+def heartbeat_stale_check_task(self: Any, due: str | None = None) -> int | None:
+    """Bots whose heartbeat is stale. Returns the number of risk events, None if not run."""
+    every = PERIODS[HEARTBEAT_STALE_CHECK]
+    with scheduled_run(self, lock=HEARTBEAT_STALE_CHECK, every=every, due=due) as slot:
+        if slot is None:
             return None
         return len(heartbeat_stale_check())
 
 
-@shared_task(name=SUMMARY_CHECKPOINTS_REFRESH, acks_late=True)
-def summary_checkpoints_refresh_task() -> int | None:
+@shared_task(name=SUMMARY_CHECKPOINTS_REFRESH, acks_late=True, bind=True, max_retries=None)
+def summary_checkpoints_refresh_task(self: Any, due: str | None = None) -> int | None:
     """Every bot's summary checkpoint that does not serve or is cut before today, rebuilt, so
     that the day's reads of bot summaries combine it with today's trades only. Returns the
-    number armed, None if skipped."""
-    with advisory_lock(SUMMARY_CHECKPOINTS_REFRESH) as acquired:
-        if not acquired:
-            skipped(SUMMARY_CHECKPOINTS_REFRESH)
+    number armed, None if not run."""
+    every = PERIODS[SUMMARY_CHECKPOINTS_REFRESH]
+    with scheduled_run(self, lock=SUMMARY_CHECKPOINTS_REFRESH, every=every, due=due) as slot:
+        if slot is None:
             return None
         return bot_summary_checkpoints_refresh()
 

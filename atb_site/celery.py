@@ -1,6 +1,7 @@
 """The Celery app. Tasks live in each app's tasks.py and are found by autodiscovery."""
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, Task, signals
@@ -11,6 +12,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
 app = Celery("atb_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# When the message was sent (ISO 8601, UTC): how a scheduled task knows the slot beat sent it
+# for, even when the message is delivered again later (audit/scheduled.py).
+PUBLISHED_AT_HEADER = "published_at"
 
 
 @app.on_configure.connect
@@ -38,3 +43,10 @@ def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
     a worker never reads rows that are not committed yet, nor runs for a transaction that rolled
     back. Every place that queues a task goes through here."""
     transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))
+
+
+@signals.before_task_publish.connect
+def stamp_published_at(headers: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+    """Stamp every message with its publication time, unless the sender set one."""
+    if headers is not None:
+        headers.setdefault(PUBLISHED_AT_HEADER, datetime.now(UTC).isoformat())

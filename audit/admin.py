@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
 from atb_site.admin_tools import DateRangeFilter, ReadOnlyModelAdmin, TextInputFilter, request_user
-from audit.models import Backup, ChangeLog, RiskEvent, SystemEvent
+from audit.models import Backup, ChangeLog, RiskEvent, ScheduledRun, SystemEvent
 from audit.services import risk_event_resolve
 
 
@@ -163,3 +163,13 @@ class BackupAdmin(ReadOnlyModelAdmin):
         if backup.drill_error:
             return Truncator(f"restore drill: {backup.drill_error}").chars(120)
         return Truncator(backup.error).chars(120)
+
+
+@admin.register(ScheduledRun)
+class ScheduledRunAdmin(ReadOnlyModelAdmin):
+    """Which slot of which scheduled task did its work, and when (audit/scheduled.py)."""
+
+    list_display = ("slot", "task", "claimed_at")
+    list_filter = ("task", ("slot", DateRangeFilter))
+    ordering = ("-slot", "task")
+    sortable_by = ("slot",)

@@ -226,3 +226,25 @@ class Backup(models.Model):
     @property
     def duration_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class ScheduledRun(models.Model):
+    """The claim of one scheduled task on one due slot (audit.runs): written in the transaction
+    that does the slot's work, under the task's advisory lock, so the slot's work commits once.
+    A run that dies leaves no claim (its transaction rolls back); a second beat's copy of the
+    slot, or a redelivery after the work committed, finds the claim and does nothing."""
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.CharField(max_length=100)
+    slot = models.DateTimeField(help_text="The start of the period the run was due for (UTC).")
+    claimed_at = models.DateTimeField(help_text="When the run that did the work took the slot.")
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "scheduled_runs")
+        ordering = ["-slot", "task"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "slot"], name="scheduled_runs_task_slot_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.slot:%Y-%m-%d %H:%M}"

@@ -1,39 +1,43 @@
-"""Scheduled audit work (the schedule: `manage.py setup_periodic_tasks`). Thin, locked,
-idempotent, like analytics/tasks.py."""
+"""Scheduled audit work (the schedule: `manage.py setup_periodic_tasks`). Thin scheduled runs
+of their due slot, like analytics/tasks.py: a second beat's copy of a slot does nothing."""
 
-import logging
+from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 
 from audit.backups.dump import backup_create
 from audit.backups.retention import backup_prune
+from audit.scheduled import scheduled_run
 from audit.services import data_quality_check
-from trading.db import advisory_lock
-
-logger = logging.getLogger(__name__)
 
 DATA_QUALITY_CHECK = "audit.data_quality_check"
 DB_BACKUP = "audit.db_backup"
 
+# The slot of each scheduled task: its beat entry fires once in each such period of the clock.
+PERIODS = {DATA_QUALITY_CHECK: timedelta(hours=1), DB_BACKUP: timedelta(hours=1)}
 
-@shared_task(name=DATA_QUALITY_CHECK, acks_late=True)
-def data_quality_check_task() -> int | None:
-    """The data-quality checks. Returns the number of findings recorded, None if skipped."""
-    with advisory_lock(DATA_QUALITY_CHECK) as acquired:
-        if not acquired:
-            logger.info("%s skipped: another worker holds its lock", DATA_QUALITY_CHECK)
+
+@shared_task(name=DATA_QUALITY_CHECK, acks_late=True, bind=True, max_retries=None)
+def data_quality_check_task(self: Any, due: str | None = None) -> int | None:
+    """The data-quality checks. Returns the number of findings recorded, None if not run."""
+    every = PERIODS[DATA_QUALITY_CHECK]
+    with scheduled_run(self, lock=DATA_QUALITY_CHECK, every=every, due=due) as slot:
+        if slot is None:
             return None
         return len(data_quality_check())
 
 
-@shared_task(name=DB_BACKUP, acks_late=True)
-def db_backup_task() -> int | None:
-    """A backup, then retention. The lock is held for the whole pg_dump (its transaction stays
-    open around it), so two at once dump once. Returns the backup's id, None if skipped; a
-    failed backup is recorded, then raised so the worker counts a failure."""
-    with advisory_lock(DB_BACKUP) as acquired:
-        if not acquired:
-            logger.info("%s skipped: another worker holds its lock", DB_BACKUP)
+@shared_task(name=DB_BACKUP, acks_late=True, bind=True, max_retries=None)
+def db_backup_task(self: Any, due: str | None = None) -> int | None:
+    """A backup, then retention: one per hourly slot. The lock (shared with `manage.py
+    db_backup`) is held for the whole pg_dump (its transaction stays open around it), and the
+    slot's claim commits with the Backup row, so two at once, or two beats, dump once; a worker
+    killed mid-dump leaves no claim, and the redelivered message dumps. Returns the backup's id,
+    None if not run; a failed backup is recorded (and its slot claimed: the next hour tries
+    again), then raised so the worker counts a failure."""
+    with scheduled_run(self, lock=DB_BACKUP, every=PERIODS[DB_BACKUP], due=due) as slot:
+        if slot is None:
             return None
         backup = backup_create()
         if backup.verified:

@@ -25,7 +25,7 @@ from django_celery_beat.models import (
 
 from analytics.models import PortfolioSnapshot
 from atb_site.admin_tools import CappedCountPaginator, ReadOnlyModelAdmin
-from audit.models import Backup, ChangeLog, RiskEvent, SystemEvent
+from audit.models import Backup, ChangeLog, RiskEvent, ScheduledRun, SystemEvent
 from botconfig.models import BotConfiguration
 from botconfig.services import config_version_create
 from tests.factories import T0, make_bot, make_candle, make_position, make_trade
@@ -116,6 +116,7 @@ def seeded(bot: Bot, superuser: User) -> None:
     Backup.objects.create(
         database="x", status="ok", verified=True, started_at=T0, finished_at=T0, path="/b/x.dump"
     )
+    ScheduledRun.objects.create(task="audit.db_backup", slot=T0, claimed_at=T0)
     with connection.cursor() as cursor:
         cursor.execute("REFRESH MATERIALIZED VIEW analytics.bot_performance_summary")
     interval = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
@@ -166,6 +167,7 @@ def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
         "audit.Backup",
         "audit.ChangeLog",
         "audit.RiskEvent",
+        "audit.ScheduledRun",
         "audit.SystemEvent",
         "trading.AccountBalance",
         "trading.MarketData",

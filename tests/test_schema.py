@@ -34,7 +34,7 @@ SCHEMA_TABLES = {
     },
     "analytics": {"portfolio_snapshots", "bot_trade_versions", "bot_summary_checkpoints"},
     "config": {"bot_configurations", "strategy_schemas"},
-    "audit": {"system_events", "risk_events", "change_log", "backups"},
+    "audit": {"system_events", "risk_events", "change_log", "backups", "scheduled_runs"},
 }
 
 

@@ -3,13 +3,17 @@
 The entries named here belong to the code: `manage.py setup_periodic_tasks` creates them or
 brings their task, schedule and description up to date, by name. It leaves alone whether an entry
 is enabled (staff may pause one in the admin) and every entry staff added.
+
+Every entry is a crontab firing once in each period of its task (the tasks' PERIODS), aligned to
+the clock: a run's due slot is the period beat sent it in, so two beats' copies of one firing
+name the same slot, and the second does nothing (audit/scheduled.py).
 """
 
 from dataclasses import dataclass
 from typing import Literal
 
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from analytics import tasks as analytics_tasks
 from audit import tasks as audit_tasks
@@ -21,8 +25,7 @@ Outcome = Literal["created", "updated", "unchanged"]
 class ScheduledTask:
     name: str  # the PeriodicTask's name, its key; the same as the Celery task name
     description: str
-    every_minutes: int | None = None  # an interval schedule, or
-    crontab_minute: str | None = None  # a crontab (UTC, every hour of every day)
+    crontab_minute: str  # a crontab (UTC, every hour of every day)
 
     @property
     def task(self) -> str:
@@ -49,17 +52,17 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
     ScheduledTask(
         analytics_tasks.VIEWS_REFRESH,
         "REFRESH MATERIALIZED VIEW CONCURRENTLY of both analytics views.",
-        every_minutes=5,
+        crontab_minute="1-59/5",
     ),
     ScheduledTask(
         analytics_tasks.RISK_LIMITS_CHECK,
         "Each bot against its risk limits (risk events, pausing where configured).",
-        every_minutes=1,
+        crontab_minute="*",
     ),
     ScheduledTask(
         analytics_tasks.HEARTBEAT_STALE_CHECK,
         "Bots whose last heartbeat is older than BOT_HEARTBEAT_STALE_SECONDS.",
-        every_minutes=1,
+        crontab_minute="*",
     ),
     ScheduledTask(
         audit_tasks.DATA_QUALITY_CHECK,
@@ -72,14 +75,6 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         crontab_minute="17",
     ),
 )
-
-
-def _interval(minutes: int) -> IntervalSchedule:
-    found = IntervalSchedule.objects.filter(every=minutes, period=IntervalSchedule.MINUTES)
-    schedule = found.order_by("id").first()
-    if schedule is None:
-        schedule = IntervalSchedule.objects.create(every=minutes, period=IntervalSchedule.MINUTES)
-    return schedule
 
 
 def _crontab(minute: str) -> CrontabSchedule:
@@ -102,13 +97,11 @@ def periodic_tasks_setup() -> dict[str, Outcome]:
     """Create or update each entry of SCHEDULE by name; returns what happened to each."""
     outcomes: dict[str, Outcome] = {}
     for entry in SCHEDULE:
-        interval = _interval(entry.every_minutes) if entry.every_minutes else None
-        crontab = _crontab(entry.crontab_minute) if entry.crontab_minute else None
         wanted = {
             "task": entry.task,
             "description": entry.description,
-            "interval": interval,
-            "crontab": crontab,
+            "interval": None,
+            "crontab": _crontab(entry.crontab_minute),
             "solar": None,
             "clocked": None,
         }

@@ -1,4 +1,10 @@
-"""Portfolio snapshots: one analytics.portfolio_snapshots row per 5-minute bucket."""
+"""Portfolio snapshots: one analytics.portfolio_snapshots row per 5-minute bucket.
+
+A bucket whose run never happened (its worker was killed, its retries ran out) is filled by the
+next run, as far back as SNAPSHOT_FILL_HORIZON after the last snapshot before it. Past positions
+and balances are not kept, so a filled bucket holds the figures as the filling run read them,
+and says when: ``taken_at`` (later than the bucket, where a bucket taken on time has it within).
+"""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,6 +16,7 @@ from analytics.models import PortfolioSnapshot
 from analytics.selectors import portfolio_summary
 
 SNAPSHOT_BUCKET = timedelta(minutes=5)
+SNAPSHOT_FILL_HORIZON = timedelta(hours=1)  # 12 buckets
 
 SNAPSHOT_MONEY_FIELDS = (
     "total_equity_usd",
@@ -50,16 +57,48 @@ def _snapshot_values(summary: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def portfolio_snapshot_take(*, at: datetime | None = None) -> PortfolioSnapshot:
-    """Record the portfolio as of ``at`` (default now) in the row of its 5-minute bucket: the
-    first call in a bucket inserts it, later ones update it, so there is one row per bucket."""
-    at = at or timezone.now()
-    values = _snapshot_values(portfolio_summary(now=at))
-    # One INSERT ... ON CONFLICT (ts) DO UPDATE: safe against a concurrent writer of the bucket.
-    (snapshot,) = PortfolioSnapshot.objects.bulk_create(
-        [PortfolioSnapshot(ts=snapshot_bucket(at), **values)],
+def _snapshots_write(buckets: list[datetime], at: datetime) -> list[PortfolioSnapshot]:
+    """The portfolio as of ``at`` in the rows of ``buckets``: one INSERT ... ON CONFLICT (ts)
+    DO UPDATE, safe against a concurrent writer of a bucket."""
+    values = {**_snapshot_values(portfolio_summary(now=at)), "taken_at": at}
+    return PortfolioSnapshot.objects.bulk_create(
+        [PortfolioSnapshot(ts=bucket, **values) for bucket in buckets],
         update_conflicts=True,
         unique_fields=["ts"],
         update_fields=list(values),
     )
+
+
+def portfolio_snapshot_take(*, at: datetime | None = None) -> PortfolioSnapshot:
+    """Record the portfolio as of ``at`` (default now) in the row of its 5-minute bucket: the
+    first call in a bucket inserts it, later ones update it, so there is one row per bucket."""
+    at = at or timezone.now()
+    (snapshot,) = _snapshots_write([snapshot_bucket(at)], at)
     return snapshot
+
+
+def snapshot_buckets_to_fill(*, due: datetime) -> list[datetime]:
+    """Bucket ``due`` and the buckets before it since the last snapshot that have none, at most
+    SNAPSHOT_FILL_HORIZON before it; oldest first. One indexed read (the unique ts)."""
+    due = snapshot_bucket(due)
+    last = (
+        PortfolioSnapshot.objects.filter(ts__lt=due)
+        .order_by("-ts")
+        .values_list("ts", flat=True)
+        .first()
+    )
+    if last is None:
+        return [due]
+    first = max(snapshot_bucket(last) + SNAPSHOT_BUCKET, due - SNAPSHOT_FILL_HORIZON)
+    count = (due - first) // SNAPSHOT_BUCKET + 1
+    return [first + n * SNAPSHOT_BUCKET for n in range(count)]
+
+
+def portfolio_snapshot_fill(
+    *, due: datetime, at: datetime | None = None
+) -> list[PortfolioSnapshot]:
+    """The snapshot of bucket ``due`` (the one a run was due for, however late it runs) and of
+    the empty buckets before it (snapshot_buckets_to_fill), each with the figures read at ``at``
+    (default now). Returns the rows written, oldest first; the last is ``due``'s."""
+    at = at or timezone.now()
+    return _snapshots_write(snapshot_buckets_to_fill(due=due), at)

@@ -6,10 +6,12 @@ autocommit mode, outside any transaction of the request. That connection also ho
 advisory lock for the whole run, so two runs never overlap (the second is refused at once), and
 a ``lock_timeout``: a table another session holds a conflicting lock on is skipped (and said so)
 rather than waited for. The views are refreshed first, since a CONCURRENTLY refresh leaves dead
-rows behind that the VACUUM then clears.
+rows behind that the VACUUM then clears: audit imports no app above it, so the app that owns
+them registers its refresh here (analytics, in its AppConfig.ready).
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,25 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
 ORDER BY n.nspname, c.relname
 """
+
+
+@dataclass(frozen=True)
+class ViewsRefresh:
+    """A refresh of materialized views that runs before the VACUUM, as one step."""
+
+    views: tuple[str, ...]  # their names, "analytics.bot_daily_performance", ...
+    refresh: Callable[[], None]
+
+
+# Filled by the apps that own materialized views, once each (their AppConfig.ready).
+views_refreshes: list[ViewsRefresh] = []
+
+
+def views_refresh_register(views: tuple[str, ...], refresh: Callable[[], None]) -> None:
+    """Have optimize refresh ``views`` with ``refresh`` before it vacuums (idempotent)."""
+    entry = ViewsRefresh(tuple(views), refresh)
+    if entry not in views_refreshes:
+        views_refreshes.append(entry)
 
 
 class OptimizeBusy(Exception):
@@ -76,11 +97,6 @@ def _elapsed(start: float) -> float:
 def database_optimize(*, user: User) -> OptimizeReport:
     """Refresh the views, VACUUM (ANALYZE) each relation of our schemas, record who did it and
     what was done. Raises OptimizeBusy when another run is under way."""
-    # analytics imports audit (its risk services write audit records): import it here, not at
-    # module level, so that neither app's import needs the other loaded first.
-    from analytics.services import views_refresh
-    from analytics.sql import MATERIALIZED_VIEWS
-
     started = time.perf_counter()
     report = OptimizeReport()
     with fresh_connection() as conn:
@@ -91,12 +107,13 @@ def database_optimize(*, user: User) -> OptimizeReport:
         if not (row and row[0]):
             raise OptimizeBusy("Another optimize run is under way; try again when it is done.")
 
-        # Both views in one transaction (views_refresh): one step, both names.
-        step_start = time.perf_counter()
-        views_refresh()
-        report.steps.append(
-            Step(", ".join(MATERIALIZED_VIEWS), "refresh", "done", _elapsed(step_start))
-        )
+        # Each registered refresh is one step (analytics': both views in one transaction).
+        for entry in views_refreshes:
+            step_start = time.perf_counter()
+            entry.refresh()
+            report.steps.append(
+                Step(", ".join(entry.views), "refresh", "done", _elapsed(step_start))
+            )
 
         relations = conn.execute(RELATIONS_SQL, [list(settings.DATABASE_APP_SCHEMAS)]).fetchall()
         for schema, name in relations:
@@ -124,7 +141,7 @@ def database_optimize(*, user: User) -> OptimizeReport:
         event_type=EVENT_TYPE,
         message=(
             f"{user.get_username()} ran database optimize: "
-            f"{len(MATERIALIZED_VIEWS)} views refreshed, "
+            f"{sum(len(entry.views) for entry in views_refreshes)} views refreshed, "
             f"{sum(s.action == 'vacuum_analyze' for s in done)} relations vacuumed and "
             f"analyzed, {len(report.steps) - len(done)} skipped, in {report.seconds} s."
         ),

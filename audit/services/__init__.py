@@ -2,6 +2,7 @@
 
 - ``records``: the change log, system events (one or a bot's batch) and risk-event resolution.
 - ``quality``: the data-quality checks, each finding a system event (component "data_quality").
+- ``runs``: the claims of scheduled runs, one per (task, due slot) (audit/scheduled.py).
 
 Everything is importable from ``audit.services`` itself.
 """
@@ -18,6 +19,7 @@ from audit.services.records import (
     system_event_insert_many,
     system_event_record,
 )
+from audit.services.runs import scheduled_run_claim
 
 __all__ = [
     "SYSTEM_EVENT_COLUMNS",
@@ -28,6 +30,7 @@ __all__ = [
     "json_safe",
     "model_values",
     "risk_event_resolve",
+    "scheduled_run_claim",
     "system_event_insert_many",
     "system_event_record",
 ]

@@ -64,6 +64,23 @@ def backend_waiting_for_a_lock() -> bool:
     return bool(row and row[0])
 
 
+@contextmanager
+def blocked_on_the_snapshot_table(run: Callable[[], None]) -> Iterator[None]:
+    """Start ``run`` in a thread: a snapshot that takes its task's lock, then waits on
+    analytics.portfolio_snapshots, which the test holds until the block ends."""
+    with other_connection() as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE analytics.portfolio_snapshots IN ACCESS EXCLUSIVE MODE")
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            wait_for(backend_waiting_for_a_lock)
+            yield
+        finally:
+            blocker.execute("COMMIT")
+            thread.join(timeout=10)
+
+
 # --- the lock --------------------------------------------------------------------------------
 
 
@@ -96,14 +113,14 @@ def test_advisory_lock_keys_are_stable_64_bit_numbers() -> None:
         (data_quality_check_task, "audit.data_quality_check"),
     ],
 )
-def test_every_task_skips_while_another_worker_holds_its_lock(
+def test_every_task_comes_back_while_another_worker_holds_its_lock(
     db: None, task: Any, lock: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_bot("locked")
-    with lock_held_elsewhere(lock):
-        assert task() in (None, False)
+    with lock_held_elsewhere(lock), pytest.raises(Retry):  # a worker sends it again later
+        task()
 
-    assert "skipped: another worker holds its lock" in caplog.text
+    assert "another worker holds its lock" in caplog.text
     assert not PortfolioSnapshot.objects.exists()
     assert not RiskMetric.objects.exists()
 
@@ -131,31 +148,24 @@ def test_every_task_is_late_acknowledged_and_named_explicitly() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_snapshots_one_does_the_work_the_other_skips() -> None:
+def test_two_concurrent_snapshots_one_does_the_work_the_other_comes_back() -> None:
     make_bot("solo")
     results: list[Any] = []
 
     def run() -> None:
         try:
             results.append(tasks.portfolio_snapshot())
+        except Retry:
+            results.append("retry")
         finally:
             connection.close()
 
-    with other_connection() as blocker:
-        # The first run takes the task's lock, then waits on the table the test holds.
-        blocker.execute("BEGIN")
-        blocker.execute("LOCK TABLE analytics.portfolio_snapshots IN ACCESS EXCLUSIVE MODE")
-        first = threading.Thread(target=run)
-        first.start()
-        try:
-            wait_for(backend_waiting_for_a_lock)
-            second = threading.Thread(target=run)
-            second.start()
-            second.join(timeout=10)
-            assert results == [None]  # the second skipped at once, without waiting
-        finally:
-            blocker.execute("COMMIT")
-            first.join(timeout=10)
+    # The first run takes the task's lock, then waits on the table the test holds.
+    with blocked_on_the_snapshot_table(run):
+        second = threading.Thread(target=run)
+        second.start()
+        second.join(timeout=10)
+        assert results == ["retry"]  # the second comes back later, without waiting
 
     assert len(results) == 2
     assert results[1] is not None
@@ -227,7 +237,8 @@ def test_the_rollup_task_writes_yesterdays_and_todays_rows_once(db: None) -> Non
     )
 
     assert tasks.risk_metrics_rollup_today() == 1
-    assert tasks.risk_metrics_rollup_today() == 1
+    # The next slot's run rewrites the same rows (the same slot's would do nothing).
+    assert tasks.risk_metrics_rollup_today(due=(now + timedelta(minutes=15)).isoformat()) == 1
 
     got = list(RiskMetric.objects.order_by("date").values_list("date", "net_pnl_usd"))
     assert got == [(today - timedelta(days=1), Decimal("-25")), (today, Decimal("0"))]
@@ -294,8 +305,10 @@ def test_the_refresh_task_brings_the_views_up_to_date(db: None) -> None:
 
 def test_the_check_tasks_run_their_services(db: None) -> None:
     make_bot("quiet", status="paused")
-    assert tasks.risk_limits_check_task() == 0
-    assert tasks.heartbeat_stale_check_task() == 0
+    # Each check's run of a minute (its slot) runs once: three runs, three minutes.
+    minute = [f"2026-12-07T09:0{n}:00+00:00" for n in range(3)]
+    assert tasks.risk_limits_check_task(due=minute[0]) == 0
+    assert tasks.heartbeat_stale_check_task(due=minute[0]) == 0
     assert data_quality_check_task() == 0
     assert not RiskEvent.objects.exists()
 
@@ -307,14 +320,17 @@ def test_the_check_tasks_run_their_services(db: None) -> None:
     )
     make_position(loud)  # 1 BTC at 60,000
 
-    assert tasks.risk_limits_check_task() == 1
-    assert tasks.heartbeat_stale_check_task() == 1
+    assert tasks.risk_limits_check_task(due=minute[1]) == 1
+    assert tasks.heartbeat_stale_check_task(due=minute[1]) == 1
     assert sorted(RiskEvent.objects.values_list("bot_id", "event_type")) == [
         ("loud", "position_size_limit"),
         ("loud", "stale_heartbeat"),
     ]
     # Run again: the same breaches, no new events.
-    assert (tasks.risk_limits_check_task(), tasks.heartbeat_stale_check_task()) == (0, 0)
+    assert (
+        tasks.risk_limits_check_task(due=minute[2]),
+        tasks.heartbeat_stale_check_task(due=minute[2]),
+    ) == (0, 0)
 
 
 # --- queued on commit ------------------------------------------------------------------------

@@ -46,9 +46,9 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "analytics.portfolio_snapshot": "cron */5 * (UTC)",
         "analytics.risk_metrics_rollup_today": "cron */15 * (UTC)",
         "analytics.summary_checkpoints_refresh": "cron 2,17,32,47 * (UTC)",
-        "analytics.views_refresh": "every 5 minutes",
-        "analytics.risk_limits_check": "every 1 minutes",
-        "analytics.heartbeat_stale_check": "every 1 minutes",
+        "analytics.views_refresh": "cron 1-59/5 * (UTC)",
+        "analytics.risk_limits_check": "cron * * (UTC)",
+        "analytics.heartbeat_stale_check": "cron * * (UTC)",
         "audit.data_quality_check": "cron 7 * (UTC)",
         "audit.db_backup": "cron 17 * (UTC)",
     }
@@ -79,6 +79,6 @@ def test_staff_entries_are_kept_and_a_paused_entry_stays_paused(db: None) -> Non
     assert "updated   analytics.risk_limits_check" in lines
     assert "unchanged analytics.views_refresh" in lines
     assert lines[-1] == "left      nightly report (not scheduled by the code)"
-    assert schedule_of("analytics.risk_limits_check") == "every 1 minutes"
+    assert schedule_of("analytics.risk_limits_check") == "cron * * (UTC)"
     assert PeriodicTask.objects.get(name="analytics.views_refresh").enabled is False
     assert PeriodicTask.objects.get(name="nightly report").task == "reports.nightly"
