@@ -41,7 +41,6 @@ from analytics.summary_sql import CHECKPOINT_USABLE
 from trading.models import Bot
 from trading.redis_breaker import redis_attempt
 
-
 _SUMMARY_SQL = (
     "WITH "  # noqa: S608 - constant text; values are parameters
     + curve_cte(SUMMARY_TRADE_COLUMNS)
