@@ -47,7 +47,9 @@ def test_the_change_page_of_a_row_with_json_930_levels_deep_renders(
     model, name = column
     obj: Any = model._default_manager.order_by("pk").first()
     table = model._meta.db_table
-    db_column = model._meta.get_field(name).column
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.JSONField)
+    db_column = field.column
     deep = "[" * DEPTH + "]" * DEPTH
     with connection.cursor() as cursor:
         # Written straight into the table, past the append-only triggers of the audit tables.

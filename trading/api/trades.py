@@ -2,7 +2,7 @@
 
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -14,7 +14,7 @@ from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
 
@@ -31,16 +31,62 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
                 errors.append((name, "is required when status is closed"))
     elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
         errors.append(("exit_time", "must be null while the trade is open"))
-    return errors
+    return errors or _derived_overflow(row)
+
+
+# The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them.
+_PNL_USD = usd()
+_PNL_PCT = pct()
+
+
+def _overflows(value: Decimal, column: F) -> bool:
+    """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
+    try:
+        rounded = value.quantize(Decimal(1).scaleb(-column.places))
+    except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
+        return True
+    return rounded.adjusted() >= column.max_digits - column.places
+
+
+def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """The field to blame when pnl_usd or pnl_pct, as trade_derived_fields will compute them,
+    would not fit their columns (the database would refuse the batch with a bare DataError)."""
+    pnl = row["pnl_usd"]
+    if row["status"] == TradeStatus.CLOSED and pnl is None:
+        move = row["exit_price"] - row["entry_price"]
+        if row["side"] == TradeSide.SHORT:
+            move = -move
+        pnl = move * row["quantity"] - row["fees_usd"]
+        if _overflows(pnl, _PNL_USD):
+            digits = _PNL_USD.max_digits - _PNL_USD.places
+            return [
+                (
+                    "exit_price",
+                    "makes pnl_usd ((exit_price - entry_price) x quantity - fees_usd) overflow "
+                    f"the {digits} digits before the point it can hold",
+                )
+            ]
+        pnl = pnl.quantize(Decimal(1).scaleb(-_PNL_USD.places))
+    if pnl is not None and _overflows(pnl / (row["quantity"] * row["entry_price"]) * 100, _PNL_PCT):
+        digits = _PNL_PCT.max_digits - _PNL_PCT.places
+        return [
+            (
+                "entry_price",
+                "makes pnl_pct (pnl_usd / (quantity x entry_price) x 100) overflow the "
+                f"{digits} digits before the point it can hold",
+            )
+        ]
+    return []
 
 
 TRADE_SHAPE = Shape(
     name="Trade",
+    key_field="trade_id",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "trade_id": text(128, help="The bot's own id for the trade; unique per bot."),
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
-        "exchange": text(50),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "trade_id": ident(128, help="The bot's own id for the trade; unique per bot."),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "exchange": ident(50),
         "side": choice(TradeSide.values),
         "quantity": quantity(gt=Decimal(0)),
         "entry_price": quantity(gt=Decimal(0)),
