@@ -462,6 +462,20 @@ def test_a_computed_figure_beyond_its_column_names_the_field(
     assert Trade.objects.count() == 0
 
 
+def test_pnl_pct_at_its_column_s_limit_is_stored_just_beyond_is_refused(
+    bot_client: APIClient,
+) -> None:
+    at_limit = closed(entry_price="1", exit_price="2", quantity="1", pnl_usd="9999.99999999")
+    beyond = closed(entry_price="1", exit_price="2", quantity="1", pnl_usd="10000")
+
+    refused_ = bot_client.post("/api/v1/trades/", beyond, format="json")
+    stored = bot_client.post("/api/v1/trades/", at_limit, format="json")
+
+    assert refused_.json()["errors"] == [{"field": "entry_price", "reason": PNL_PCT_OVERFLOW}]
+    assert stored.status_code == 200
+    assert Trade.objects.values_list("pnl_pct", flat=True).get() == Decimal("999999.999999")
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "constraint"),
     [

@@ -2,6 +2,7 @@
 
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,44 +40,66 @@ _PNL_USD = usd()
 _PNL_PCT = pct()
 
 
-def _overflows(value: Decimal, column: F) -> bool:
-    """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
-    try:
-        rounded = value.quantize(Decimal(1).scaleb(-column.places))
-    except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
-        return True
-    return rounded.adjusted() >= column.max_digits - column.places
+@dataclass(frozen=True)
+class _Column:
+    digits: int  # before the point
+    quantum: Decimal
+    safe: Decimal  # any value of smaller magnitude fits, however it rounds
+
+    @classmethod
+    def of(cls, spec: F) -> "_Column":
+        digits = spec.max_digits - spec.places
+        quantum = Decimal(1).scaleb(-spec.places)
+        return cls(digits, quantum, Decimal(10) ** digits - quantum)
+
+    def overflows(self, value: Decimal) -> bool:
+        """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
+        if -self.safe < value < self.safe:  # nearly always: one comparison
+            return False
+        try:
+            rounded = value.quantize(self.quantum)
+        except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
+            return True
+        return rounded.adjusted() >= self.digits
+
+
+_USD_COLUMN = _Column.of(_PNL_USD)
+_PCT_COLUMN = _Column.of(_PNL_PCT)
 
 
 def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
     """The field to blame when pnl_usd or pnl_pct, as trade_derived_fields will compute them,
-    would not fit their columns (the database would refuse the batch with a bare DataError)."""
+    would not fit their columns (the database would refuse the batch with a bare DataError).
+    Multiplications only, on the hot path: a division is done only near a column's limit."""
     pnl = row["pnl_usd"]
     if row["status"] == TradeStatus.CLOSED and pnl is None:
         move = row["exit_price"] - row["entry_price"]
         if row["side"] == TradeSide.SHORT:
             move = -move
         pnl = move * row["quantity"] - row["fees_usd"]
-        if _overflows(pnl, _PNL_USD):
-            digits = _PNL_USD.max_digits - _PNL_USD.places
+        if _USD_COLUMN.overflows(pnl):
             return [
                 (
                     "exit_price",
                     "makes pnl_usd ((exit_price - entry_price) x quantity - fees_usd) overflow "
-                    f"the {digits} digits before the point it can hold",
+                    f"the {_USD_COLUMN.digits} digits before the point it can hold",
                 )
             ]
-        pnl = pnl.quantize(Decimal(1).scaleb(-_PNL_USD.places))
-    if pnl is not None and _overflows(pnl / (row["quantity"] * row["entry_price"]) * 100, _PNL_PCT):
-        digits = _PNL_PCT.max_digits - _PNL_PCT.places
-        return [
-            (
-                "entry_price",
-                "makes pnl_pct (pnl_usd / (quantity x entry_price) x 100) overflow the "
-                f"{digits} digits before the point it can hold",
-            )
-        ]
-    return []
+        pnl = pnl.quantize(_USD_COLUMN.quantum)
+    if pnl is None:
+        return []
+    notional = row["quantity"] * row["entry_price"]
+    if abs(pnl) * 100 < _PCT_COLUMN.safe * notional or not _PCT_COLUMN.overflows(
+        pnl / notional * 100
+    ):
+        return []
+    return [
+        (
+            "entry_price",
+            "makes pnl_pct (pnl_usd / (quantity x entry_price) x 100) overflow the "
+            f"{_PCT_COLUMN.digits} digits before the point it can hold",
+        )
+    ]
 
 
 TRADE_SHAPE = Shape(
