@@ -3,7 +3,9 @@
     {"error": "invalid", "detail": "2 items are invalid; nothing was written.",
      "errors": [{"index": 3, "field": "quantity", "reason": "must be greater than 0"}]}
 
-``index`` is present for batch items; ``field`` names the field (or ``null`` for the item).
+``index`` is present for batch items; ``field`` names the field, ``"body"`` for a refusal of
+the body or item as a whole (an empty batch, an item that is not an object). Only a database
+refusal that no constraint or column explains has ``null``.
 """
 
 import functools
