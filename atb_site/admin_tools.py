@@ -50,9 +50,53 @@ def json_compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
+# Levels of nesting a JSON block shows (the API refuses deeper values; older rows may hold them).
+SHOWN_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How many levels of objects and arrays ``value`` nests (0 for a scalar), without
+    recursion: a value nested a thousand levels deep must not exhaust Python's stack."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _json_cut(value: Any, levels: int) -> Any:
+    """``value`` with whatever lies below ``levels`` levels replaced by "…"."""
+    if not isinstance(value, dict | list):
+        return value
+    if levels == 0:
+        return "…"
+    if isinstance(value, dict):
+        return {key: _json_cut(child, levels - 1) for key, child in value.items()}
+    return [_json_cut(child, levels - 1) for child in value]
+
+
 def json_block(value: Any) -> SafeString:
-    """A JSON value as an indented, escaped ``<pre>`` block for read-only pages."""
-    return format_html('<pre class="atb-json">{}</pre>', json_pretty(value))
+    """A JSON value as an indented, escaped ``<pre>`` block for read-only pages. A value nested
+    deeper than SHOWN_JSON_DEPTH is shown down to that level, with a note saying how deep it
+    goes (rendering it whole would exhaust the stack: a 500)."""
+    depth = json_depth(value)
+    if depth <= SHOWN_JSON_DEPTH:
+        return format_html('<pre class="atb-json">{}</pre>', json_pretty(value))
+    return format_html(
+        '<p class="atb-json-note">This value nests {} levels deep; the first {} are shown.</p>'
+        '<pre class="atb-json">{}</pre>',
+        depth,
+        SHOWN_JSON_DEPTH,
+        json_pretty(_json_cut(value, SHOWN_JSON_DEPTH)),
+    )
 
 
 # --- Counting ------------------------------------------------------------------------------------

@@ -16,18 +16,19 @@ from audit.services import system_event_insert_many
 from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, text
+from trading.api.shapes import F, Shape, choice, ident, moment, text
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 
 MAX_EVENTS = 5_000
 
 SYSTEM_EVENT_SHAPE = Shape(
     name="SystemEvent",
+    key_field="ts",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
         "ts": moment(help="When it happened."),
-        "component": text(100, help="The part of the bot that reports, e.g. 'exchange'."),
-        "event_type": text(100),
+        "component": ident(100, help="The part of the bot that reports, e.g. 'exchange'."),
+        "event_type": ident(100),
         "severity": choice(Severity.values, default=Severity.INFO.value),
         "message": text(0),
         "details": F("object", required=False, default=dict),

@@ -170,7 +170,7 @@ def test_a_body_that_is_not_an_object_or_array_gets_400(bot_client: APIClient, b
 
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"field": None, "reason": "the body must be a JSON object or an array of them"}
+        {"field": "body", "reason": "must be a JSON object or an array of them"}
     ]
     assert Trade.objects.count() == 0
 

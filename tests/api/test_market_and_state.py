@@ -143,8 +143,9 @@ def test_names_and_indicators_holding_copys_special_characters_are_stored_as_sen
     bot_client: APIClient,
 ) -> None:
     # The batch is written in COPY's text format: a backslash, tab, newline or carriage return
-    # in a value would otherwise end a field or a row, or start an escape.
-    symbol, exchange = "A\\B\tC/USDT", "ex\\N"
+    # in a value would otherwise end a field or a row, or start an escape. (A name holds no
+    # tab or newline: identifiers are printable; the indicators hold them.)
+    symbol, exchange = "A\\B\\tC/USDT", "ex\\N"
     indicators = {"note": 'line 1\nline 2\r\t\\N \\\\ "quoted"', "path\\key": "\\"}
     body = [
         candle(0, symbol=symbol, exchange=exchange, indicators=indicators),
@@ -297,9 +298,9 @@ def test_every_bad_candle_gets_its_field_and_reason(bot_client: APIClient) -> No
         {"index": 12, "field": "symbol", "reason": "may not be blank"},
         {"index": 12, "field": "indicators", "reason": "may not be null"},
         {"index": 13, "field": "close", "reason": "is required"},
-        {"index": 14, "field": None, "reason": "must be a JSON object"},
+        {"index": 14, "field": "body", "reason": "must be a JSON object"},
         {"index": 15, "field": "indicators", "reason": "may not contain NUL characters"},
-        {"index": 16, "field": "open", "reason": "must be a finite number"},
+        {"index": 16, "field": "open", "reason": "'NaN' is not a decimal number"},
         {"index": 17, "field": "ts", "reason": "must be between 1970 and 9998"},
     ]
     assert MarketData.objects.count() == 0
@@ -308,7 +309,7 @@ def test_every_bad_candle_gets_its_field_and_reason(bot_client: APIClient) -> No
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"symbol": "BTC/USDT"}, "the body must be a JSON array of candles"),
+        ({"symbol": "BTC/USDT"}, "must be a JSON array of candles"),
         ([], "the batch is empty"),
         ([{}] * 4, "a batch holds at most 3 candles, not 4"),
     ],
@@ -320,7 +321,7 @@ def test_the_body_is_an_array_of_at_most_max_candles(
     response = bot_client.post(MARKET, body, format="json")
     assert (response.status_code, response.json()["errors"]) == (
         400,
-        [{"field": None, "reason": reason}],
+        [{"field": "body", "reason": reason}],
     )
 
 
@@ -757,7 +758,7 @@ NEEDS_EQUITY = "is required with balance_usd (a balance snapshot holds both)"
                 ("equity_usd", "'lots' is not a decimal number"),
             ],
         ),
-        (["active"], [(None, "must be a JSON object")]),
+        (["active"], [("body", "must be a JSON object")]),
     ],
 )
 def test_a_bad_heartbeat_is_refused_and_changes_nothing(

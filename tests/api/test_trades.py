@@ -102,7 +102,7 @@ def test_a_batch_with_bad_items_names_each_and_writes_nothing(bot_client: APICli
             "field": "entry_time",
             "reason": "must carry a UTC offset (e.g. 'Z' or '+00:00')",
         },
-        {"index": 5, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 5, "field": "trade_id", "reason": "repeats the key of item 0 in this batch"},
     ]
     assert list(Trade.objects.values_list("trade_id", flat=True)) == ["T-9"]
 

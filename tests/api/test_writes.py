@@ -191,7 +191,11 @@ def test_a_batch_of_bad_orders_names_each_and_writes_nothing(bot_client: APIClie
         {"index": 5, "field": "stop_price", "reason": "is required for a stop_limit order"},
         {"index": 6, "field": "retry_count", "reason": "must be an integer"},
         {"index": 6, "field": "metadata", "reason": "must be a JSON object"},
-        {"index": 7, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {
+            "index": 7,
+            "field": "client_order_id",
+            "reason": "repeats the key of item 0 in this batch",
+        },
     ]
     assert list(Order.objects.values_list("client_order_id", flat=True)) == ["O-9"]
 
@@ -344,7 +348,7 @@ def test_bad_fills_are_named_and_nothing_is_written(bot_client: APIClient) -> No
             "field": "filled_at",
             "reason": "must carry a UTC offset (e.g. 'Z' or '+00:00')",
         },
-        {"index": 4, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 4, "field": "fill_id", "reason": "repeats the key of item 0 in this batch"},
     ]
     assert OrderFill.objects.count() == 0
 
@@ -433,7 +437,7 @@ def test_bad_positions_are_named_and_nothing_is_written(bot_client: APIClient) -
         {"index": 4, "field": "leverage", "reason": "must be greater than 0"},
         {"index": 5, "field": "quantity", "reason": "must be at least 0"},
         {"index": 5, "field": "opened_at", "reason": "must be an ISO-8601 date-time string"},
-        {"index": 6, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 6, "field": "symbol", "reason": "repeats the key of item 0 in this batch"},
     ]
     assert list(Position.objects.values_list("symbol", flat=True)) == ["XRP/USDT"]
 
@@ -498,7 +502,7 @@ def test_bad_signals_are_named_and_nothing_is_written(bot_client: APIClient) -> 
         },
         {"index": 3, "field": "signal_type", "reason": "may not be blank"},
         {"index": 3, "field": "generated_at", "reason": "may not be null"},
-        {"index": 4, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 4, "field": "symbol", "reason": "repeats the key of item 0 in this batch"},
     ]
     unknown_trade = bot_client.post(SIGNALS, signal(1, trade_id="T-404"), format="json")
     assert errors_of(unknown_trade) == [
@@ -559,7 +563,7 @@ def test_bad_balances_are_named_and_nothing_is_written(bot_client: APIClient) ->
             "field": "equity_usd",
             "reason": "must have at most 12 digits before the point",
         },
-        {"index": 4, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 4, "field": "ts", "reason": "repeats the key of item 0 in this batch"},
     ]
     assert AccountBalance.objects.count() == 0
 
@@ -605,7 +609,7 @@ def test_bad_events_are_named_and_nothing_is_written(bot_client: APIClient) -> N
         {"index": 2, "field": "details", "reason": "must be a JSON object"},
         {"index": 3, "field": "ts", "reason": "is required"},
         {"index": 4, "field": "component", "reason": "must be at most 100 characters"},
-        {"index": 5, "field": None, "reason": "repeats the key of item 0 in this batch"},
+        {"index": 5, "field": "ts", "reason": "repeats the key of item 0 in this batch"},
     ]
     assert SystemEvent.objects.count() == 0
 
@@ -658,10 +662,10 @@ def test_a_batch_over_5000_or_a_body_not_an_object_is_refused(
     before = model.objects.count()
     too_many = bot_client.post(url, [item()] * 5001, format="json")
     assert errors_of(too_many) == [
-        {"field": None, "reason": "a batch holds at most 5000 items, not 5001"}
+        {"field": "body", "reason": "a batch holds at most 5000 items, not 5001"}
     ]
     assert errors_of(bot_client.post(url, "text", format="json")) == [
-        {"field": None, "reason": "the body must be a JSON object or an array of them"}
+        {"field": "body", "reason": "must be a JSON object or an array of them"}
     ]
     assert model.objects.count() == before
 

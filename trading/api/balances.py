@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import SnapshotType
 from trading.services.ingest import balance_upsert_many
@@ -21,8 +21,9 @@ MAX_BALANCES = 5_000
 
 BALANCE_SHAPE = Shape(
     name="AccountBalance",
+    key_field="ts",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
         "ts": moment(help="When the snapshot was taken."),
         "snapshot_type": choice(SnapshotType.values, default=SnapshotType.PERIODIC.value),
         "balance_usd": usd(),

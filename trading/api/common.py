@@ -8,7 +8,7 @@ from rest_framework.request import Request
 
 from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
-from trading.api.shapes import Shape
+from trading.api.shapes import Shape, is_identifier
 from trading.models import Bot
 from trading.services.ingest import RowsRefused
 
@@ -18,15 +18,15 @@ def request_items(request: Request, *, max_items: int) -> tuple[list[Any], bool]
     data = request.data
     if isinstance(data, list):
         if not data:
-            raise InvalidInput([FieldError(None, "the batch is empty")])
+            raise InvalidInput([FieldError("body", "the batch is empty")])
         if len(data) > max_items:
             raise InvalidInput(
-                [FieldError(None, f"a batch holds at most {max_items} items, not {len(data)}")]
+                [FieldError("body", f"a batch holds at most {max_items} items, not {len(data)}")]
             )
         return data, True
     if isinstance(data, dict):
         return [data], False
-    raise InvalidInput([FieldError(None, "the body must be a JSON object or an array of them")])
+    raise InvalidInput([FieldError("body", "must be a JSON object or an array of them")])
 
 
 def bot_of_request(request: Request) -> Bot:
@@ -37,16 +37,27 @@ def bot_of_request(request: Request) -> Bot:
 
 
 def refuse_foreign_bot_ids(items: list[Any], bot: Bot) -> None:
-    """403 when an item names a bot other than the caller's (a bot writes only its own rows)."""
+    """403 when an item names a bot other than the caller's (a bot writes only its own rows).
+
+    A bot_id that could name no bot (not text, or with invisible characters) is left to the
+    shape, which refuses it with a 400 naming the field.
+    """
     foreign = [
         index
         for index, item in enumerate(items)
-        if isinstance(item, dict) and "bot_id" in item and item["bot_id"] != bot.bot_id
+        if isinstance(item, dict)
+        and "bot_id" in item
+        and item["bot_id"] != bot.bot_id
+        and _could_name_a_bot(item["bot_id"])
     ]
     if foreign:
         raise PermissionDenied(
             f"Items {foreign[:20]} name another bot; this token writes only {bot.bot_id}'s rows."
         )
+
+
+def _could_name_a_bot(value: Any) -> bool:
+    return isinstance(value, str) and value != "" and "\x00" not in value and is_identifier(value)
 
 
 def bot_rows(

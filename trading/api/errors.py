@@ -3,13 +3,19 @@
     {"error": "invalid", "detail": "2 items are invalid; nothing was written.",
      "errors": [{"index": 3, "field": "quantity", "reason": "must be greater than 0"}]}
 
-``index`` is present for batch items; ``field`` names the field (or ``null`` for the item).
+``index`` is present for batch items; ``field`` names the field, ``"body"`` for a refusal of
+the body or item as a whole (an empty batch, an item that is not an object). Only a database
+refusal that no constraint or column explains has ``null``.
 """
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.db import DataError, IntegrityError
+from django.db.models import CheckConstraint, Q, UniqueConstraint
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -66,7 +72,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {
                 "error": "conflict" if isinstance(exc, IntegrityError) else "invalid",
                 "detail": f"The database refused the data: {message}; nothing was written.",
-                "errors": [{"field": None, "reason": message, "constraint": constraint}],
+                "errors": [
+                    {"field": refused_field(diag), "reason": message, "constraint": constraint}
+                ],
             },
             status=status.HTTP_409_CONFLICT
             if isinstance(exc, IntegrityError)
@@ -90,3 +98,50 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 "errors": errors,
             }
     return response
+
+
+# COPY names the column of a value it cannot read: "COPY market_data, line 3, column symbol: ..."
+_COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
+
+
+def refused_field(diag: Any) -> str | None:
+    """The field a database refusal is about, when PostgreSQL says (the column of a NOT NULL or
+    COPY error) or a model's constraint of that name tells; None when nothing does (a numeric
+    overflow in a multi-row statement names no column: validation must catch those first)."""
+    if diag is None:
+        return None
+    column = getattr(diag, "column_name", None)
+    if column:
+        return str(column)
+    constraint = getattr(diag, "constraint_name", None)
+    if constraint and constraint in _constraint_fields():
+        return _constraint_fields()[constraint]
+    match = _COPY_COLUMN.search(getattr(diag, "context", None) or "")
+    return match.group(1) if match else None
+
+
+@functools.cache
+def _constraint_fields() -> dict[str, str]:
+    """Every model constraint's name and the field it is about: a unique constraint's last
+    field (the bot's own key, after the bot), a check's first field."""
+    fields: dict[str, str] = {}
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if isinstance(constraint, UniqueConstraint) and constraint.fields:
+                fields[constraint.name] = constraint.fields[-1]
+            elif isinstance(constraint, CheckConstraint):
+                name = _first_field(constraint.condition)
+                if name is not None:
+                    fields[constraint.name] = name
+    return fields
+
+
+def _first_field(condition: Any) -> str | None:
+    for child in getattr(condition, "children", ()):
+        if isinstance(child, tuple):
+            return str(child[0]).split("__")[0]
+        if isinstance(child, Q):
+            found = _first_field(child)
+            if found is not None:
+                return found
+    return None

@@ -29,7 +29,16 @@ from trading.api.common import bot_of_request, refuse_foreign_bot_ids
 from trading.api.errors import FieldError, InvalidInput
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot, IsBotOrStaff
-from trading.api.shapes import F, Shape, choice, moment, quantity, text
+from trading.api.shapes import (
+    F,
+    Shape,
+    choice,
+    ident,
+    is_identifier,
+    moment,
+    nests_within_limit,
+    quantity,
+)
 from trading.api.trades import IDEMPOTENCY_PARAMETER
 from trading.models import Timeframe
 from trading.selectors.market import market_data_range, prices_latest
@@ -88,8 +97,8 @@ def _candle_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
 CANDLE_SHAPE = Shape(
     name="Candle",
     fields={
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
-        "exchange": text(50),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "exchange": ident(50),
         "timeframe": choice(Timeframe.values),
         "ts": moment(
             help="The candle's open time, with a UTC offset; a whole multiple of the timeframe "
@@ -182,6 +191,8 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
             return None
         indicators_text = "{}"
     elif type(indicators) is dict:
+        if not nests_within_limit(indicators):
+            return None
         indicators_text = indicators_json(indicators)
         if "\\u0000" in indicators_text:  # PostgreSQL's jsonb holds no NUL
             return None
@@ -193,10 +204,10 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
 def _plain_name(value: Any, max_length: int, names: set[str]) -> bool:
     """Whether ``value`` is a symbol or exchange the fast path takes (noted in ``names``, so
     that the batch's other candles skip the check): text of 1 to ``max_length`` characters,
-    not only spaces, without NUL."""
+    not only spaces, without NUL, and an identifier (no invisible characters, no edge spaces)."""
     if type(value) is not str or not 0 < len(value) <= max_length or value.isspace():
         return False
-    if "\x00" in value:
+    if "\x00" in value or not is_identifier(value):
         return False
     names.add(value)
     return True
@@ -263,12 +274,12 @@ def _candle_checked(item: Any, index: int, errors: list[FieldError]) -> CandleRo
 def _candle_items(request: Request) -> list[Any]:
     data = request.data
     if not isinstance(data, list):
-        raise InvalidInput([FieldError(None, "the body must be a JSON array of candles")])
+        raise InvalidInput([FieldError("body", "must be a JSON array of candles")])
     if not data:
-        raise InvalidInput([FieldError(None, "the batch is empty")])
+        raise InvalidInput([FieldError("body", "the batch is empty")])
     if len(data) > MAX_CANDLES:
         raise InvalidInput(
-            [FieldError(None, f"a batch holds at most {MAX_CANDLES} candles, not {len(data)}")]
+            [FieldError("body", f"a batch holds at most {MAX_CANDLES} candles, not {len(data)}")]
         )
     return data
 

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, quantity, text, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import OrderSide, OrderStatus, OrderType
 from trading.services.ingest import (
@@ -46,17 +46,18 @@ def _order_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
 
 ORDER_SHAPE = Shape(
     name="Order",
+    key_field="client_order_id",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "client_order_id": text(128, help="The bot's own id for the order; unique per bot."),
-        "exchange_order_id": text(128, required=False, default=""),
-        "trade_id": text(
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "client_order_id": ident(128, help="The bot's own id for the order; unique per bot."),
+        "exchange_order_id": ident(128, required=False, default=""),
+        "trade_id": ident(
             128,
             required=False,
             null=True,
             help="The trade_id of this bot's trade the order belongs to (the trade must exist).",
         ),
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
         "side": choice(OrderSide.values),
         "order_type": choice(OrderType.values),
         "quantity": quantity(gt=Decimal(0)),
@@ -87,13 +88,14 @@ OrderInputSerializer = ORDER_SHAPE.serializer()
 
 ORDER_FILL_SHAPE = Shape(
     name="OrderFill",
+    key_field="fill_id",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "fill_id": text(128, help="The exchange's id for the fill; unique per order."),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "fill_id": ident(128, help="The exchange's id for the fill; unique per order."),
         "quantity": quantity(gt=Decimal(0)),
         "price": quantity(gt=Decimal(0)),
         "fee": quantity(default=Decimal(0), help="In fee_currency."),
-        "fee_currency": text(16, required=False, default=""),
+        "fee_currency": ident(16, required=False, default=""),
         "filled_at": moment(),
     },
     server_owned=("id", "order", "order_id"),

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import PositionStatus, TradeSide
 from trading.services.ingest import position_upsert_many
@@ -44,10 +44,11 @@ def _price(**kw: Any) -> F:
 
 POSITION_SHAPE = Shape(
     name="Position",
+    key_field="symbol",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
-        "exchange": text(50),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "exchange": ident(50),
         "side": choice(TradeSide.values),
         "status": choice(PositionStatus.values, default=PositionStatus.OPEN.value),
         "quantity": quantity(ge=Decimal(0), help="The quantity still open."),

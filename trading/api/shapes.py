@@ -7,6 +7,7 @@ DRF serializer, used only to document the body in the OpenAPI schema.
 """
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,10 @@ from rest_framework import serializers
 from trading.api.errors import FieldError, InvalidInput
 
 _MISSING = object()
+
+# Levels of objects and arrays a JSON field may nest, its own object or array the first. Deeper
+# values are refused: rendering them exhausts Python's stack (API.md, README "The API").
+JSON_MAX_DEPTH = 32
 
 
 class Invalid(Exception):
@@ -39,6 +44,7 @@ class F:
     max_length: int = 0
     choices: Sequence[str] = ()
     min_value: int | None = None
+    ident: bool = False  # names a row or a market: printable characters only, no edge spaces
     help: str = ""
 
     # --- the validators, one per kind ---------------------------------------------------------
@@ -59,9 +65,16 @@ def _quantum(places: int) -> Decimal:
     return Decimal(1).scaleb(-places)
 
 
+# A decimal as text: ASCII digits with an optional sign, point and exponent, and spaces around.
+# Decimal() alone also reads "1_000", "١٢٣" (any script's digits), "NaN" and "Infinity".
+_PLAIN_DECIMAL = re.compile(r" *[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)? *")
+
+
 def _decimal(f: F, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, _DECIMAL_INPUT):
         raise Invalid("must be a number or a decimal string")
+    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value) is None:
+        raise Invalid(f"{value!r} is not a decimal number")
     try:
         number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation as exc:
@@ -90,7 +103,29 @@ def _str(f: F, value: Any) -> str:
         raise Invalid(f"must be at most {f.max_length} characters")
     if "\x00" in value:
         raise Invalid("may not contain NUL characters")
+    if f.ident and value:
+        identifier_problem = _identifier_problem(value)
+        if identifier_problem is not None:
+            raise Invalid(identifier_problem)
     return value
+
+
+def _identifier_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a row or a market, or None. str.isprintable() is false for
+    controls (tab, newline, DEL), format characters (zero-width space and joiners, byte order
+    mark, bidirectional marks, embeddings, overrides and isolates), separators other than the
+    ASCII space, surrogates, private-use and unassigned code points: anything that would make
+    "BTC/USDT" and a string that looks the same two markets."""
+    if not value.isprintable():
+        return "may not contain control, zero-width, bidirectional or other invisible characters"
+    if value[0] == " " or value[-1] == " ":
+        return "may not begin or end with a space"
+    return None
+
+
+def is_identifier(value: str) -> bool:
+    """Whether ``value`` (not empty, without NUL) may name a row or a market."""
+    return _identifier_problem(value) is None
 
 
 def _choice(f: F, value: Any) -> str:
@@ -137,13 +172,40 @@ def _int(f: F, value: Any) -> int:
 def _object(f: F, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
+    if not nests_within_limit(value):
+        raise Invalid(_TOO_DEEP)
     return value
 
 
 def _list(f: F, value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise Invalid("must be a JSON array")
+    if not nests_within_limit(value):
+        raise Invalid(_TOO_DEEP)
     return value
+
+
+def nests_within_limit(value: dict[str, Any] | list[Any]) -> bool:
+    """Whether a JSON object or array nests at most JSON_MAX_DEPTH levels, itself the first."""
+    if not value:
+        return True
+    return _nests_within(value.values() if type(value) is dict else value, JSON_MAX_DEPTH - 1)
+
+
+_TOO_DEEP = f"nests deeper than {JSON_MAX_DEPTH} levels of objects and arrays"
+
+
+def _nests_within(children: Iterable[Any], levels: int) -> bool:
+    """Whether no object or array among ``children`` nests more than ``levels`` levels. Only
+    containers are descended into, at most JSON_MAX_DEPTH calls deep."""
+    for child in children:
+        kind = type(child)
+        if kind is dict:
+            if levels == 0 or not _nests_within(child.values(), levels - 1):
+                return False
+        elif kind is list and (levels == 0 or not _nests_within(child, levels - 1)):
+            return False
+    return True
 
 
 _PARSERS: dict[str, Callable[[F, Any], Any]] = {
@@ -168,10 +230,12 @@ class Shape:
     fields: dict[str, F]
     rules: list[Rule] = field(default_factory=list)
     server_owned: tuple[str, ...] = ("id", "created_at", "updated_at")
+    # The field a repeated natural key is reported on (the key's first field).
+    key_field: str | None = None
 
     def clean(self, item: Any, index: int | None = None) -> tuple[dict[str, Any], list[FieldError]]:
         if not isinstance(item, dict):
-            return {}, [FieldError(None, "must be a JSON object", index)]
+            return {}, [FieldError("body", "must be a JSON object", index)]
         errors: list[FieldError] = []
         row: dict[str, Any] = {}
         for key in item:
@@ -220,7 +284,7 @@ class Shape:
                 if natural in seen:
                     item_errors.append(
                         FieldError(
-                            None,
+                            self.key_field or "body",
                             f"repeats the key of item {seen[natural]} in this batch",
                             index,
                         )
@@ -284,6 +348,11 @@ def pct(**kw: Any) -> F:
 
 def text(max_length: int, **kw: Any) -> F:
     return F("str", max_length=max_length, **kw)
+
+
+def ident(max_length: int, **kw: Any) -> F:
+    """Text that names a row or a market (symbol, exchange, trade_id...): printable only."""
+    return F("str", max_length=max_length, ident=True, **kw)
 
 
 def choice(values: Sequence[str], **kw: Any) -> F:

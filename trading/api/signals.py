@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import SignalDirection, SignalOutcome
 from trading.services.ingest import RowsRefused, signal_upsert_many
@@ -25,10 +25,11 @@ MAX_SIGNALS = 5_000
 
 SIGNAL_SHAPE = Shape(
     name="Signal",
+    key_field="symbol",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
-        "signal_type": text(50),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "signal_type": ident(50),
         "generated_at": moment(),
         "direction": choice(SignalDirection.values, default=SignalDirection.NEUTRAL.value),
         "strength": pct(required=False, null=True),
@@ -37,7 +38,7 @@ SIGNAL_SHAPE = Shape(
         "filters_failed": F("list", required=False, default=list),
         "validated": F("bool", required=False, default=False),
         "executed": F("bool", required=False, default=False),
-        "trade_id": text(
+        "trade_id": ident(
             128,
             required=False,
             null=True,

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, refuse_foreign_bot_ids
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import Shape, choice, text, usd
+from trading.api.shapes import Shape, choice, ident, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER
 from trading.models import BotStatus
 from trading.services.live_state import HEARTBEAT_WRITE_THROUGH_SECONDS, bot_heartbeat
@@ -26,7 +26,7 @@ def _heartbeat_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
 HEARTBEAT_SHAPE = Shape(
     name="Heartbeat",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
         "status": choice(
             BotStatus.values,
             required=False,

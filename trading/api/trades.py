@@ -2,7 +2,8 @@
 
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -14,7 +15,7 @@ from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, moment, pct, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
 
@@ -31,16 +32,84 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
                 errors.append((name, "is required when status is closed"))
     elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
         errors.append(("exit_time", "must be null while the trade is open"))
-    return errors
+    return errors or _derived_overflow(row)
+
+
+# The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them.
+_PNL_USD = usd()
+_PNL_PCT = pct()
+
+
+@dataclass(frozen=True)
+class _Column:
+    digits: int  # before the point
+    quantum: Decimal
+    safe: Decimal  # any value of smaller magnitude fits, however it rounds
+
+    @classmethod
+    def of(cls, spec: F) -> "_Column":
+        digits = spec.max_digits - spec.places
+        quantum = Decimal(1).scaleb(-spec.places)
+        return cls(digits, quantum, Decimal(10) ** digits - quantum)
+
+    def overflows(self, value: Decimal) -> bool:
+        """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
+        if -self.safe < value < self.safe:  # nearly always: one comparison
+            return False
+        try:
+            rounded = value.quantize(self.quantum)
+        except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
+            return True
+        return rounded.adjusted() >= self.digits
+
+
+_USD_COLUMN = _Column.of(_PNL_USD)
+_PCT_COLUMN = _Column.of(_PNL_PCT)
+
+
+def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """The field to blame when pnl_usd or pnl_pct, as trade_derived_fields will compute them,
+    would not fit their columns (the database would refuse the batch with a bare DataError).
+    Multiplications only, on the hot path: a division is done only near a column's limit."""
+    pnl = row["pnl_usd"]
+    if row["status"] == TradeStatus.CLOSED and pnl is None:
+        move = row["exit_price"] - row["entry_price"]
+        if row["side"] == TradeSide.SHORT:
+            move = -move
+        pnl = move * row["quantity"] - row["fees_usd"]
+        if _USD_COLUMN.overflows(pnl):
+            return [
+                (
+                    "exit_price",
+                    "makes pnl_usd ((exit_price - entry_price) x quantity - fees_usd) overflow "
+                    f"the {_USD_COLUMN.digits} digits before the point it can hold",
+                )
+            ]
+        pnl = pnl.quantize(_USD_COLUMN.quantum)
+    if pnl is None:
+        return []
+    notional = row["quantity"] * row["entry_price"]
+    if abs(pnl) * 100 < _PCT_COLUMN.safe * notional or not _PCT_COLUMN.overflows(
+        pnl / notional * 100
+    ):
+        return []
+    return [
+        (
+            "entry_price",
+            "makes pnl_pct (pnl_usd / (quantity x entry_price) x 100) overflow the "
+            f"{_PCT_COLUMN.digits} digits before the point it can hold",
+        )
+    ]
 
 
 TRADE_SHAPE = Shape(
     name="Trade",
+    key_field="trade_id",
     fields={
-        "bot_id": text(64, required=False, help="Optional; must be the calling bot's id."),
-        "trade_id": text(128, help="The bot's own id for the trade; unique per bot."),
-        "symbol": text(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
-        "exchange": text(50),
+        "bot_id": ident(64, required=False, help="Optional; must be the calling bot's id."),
+        "trade_id": ident(128, help="The bot's own id for the trade; unique per bot."),
+        "symbol": ident(64, help="BASE/QUOTE, e.g. BTC/USDT; derivatives keep :SETTLE."),
+        "exchange": ident(50),
         "side": choice(TradeSide.values),
         "quantity": quantity(gt=Decimal(0)),
         "entry_price": quantity(gt=Decimal(0)),
