@@ -32,6 +32,7 @@ from trading.models import (
     IdempotencyKey,
     MarketData,
     Order,
+    OrderFill,
     Position,
     Signal,
     Trade,
@@ -94,6 +95,16 @@ def order(n: int, **fields: Any) -> dict[str, Any]:
         "side": "buy",
         "order_type": "market",
         "quantity": "3",
+        **fields,
+    }
+
+
+def fill(n: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "fill_id": f"F-{n:04d}",
+        "quantity": "1",
+        "price": "100",
+        "filled_at": iso(T0 + timedelta(seconds=n)),
         **fields,
     }
 
@@ -203,12 +214,34 @@ CLIENTS = 20
 def test_20_clients_sending_overlapping_batches_in_random_orders_all_succeed_one_row_a_key(
     live_server: Any, resource: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each client sends 120 of 300 keys, shuffled; half of them a variant of every item (so
-    rows get updated as well as created). Every answer is a 200 whose counts add up to its
-    batch, every key is created exactly once, and the table holds one row per key."""
     path, item, variant, count = OVERLAPPING[resource]
     token = bot_token_create(bot=make_bot("momentum_001")).key
-    url = f"{live_server.url}/api/v1/{path}"
+    race_overlapping(f"{live_server.url}/api/v1/{path}", token, item, variant, count, caplog)
+
+
+def test_20_clients_sending_overlapping_fills_of_one_order_all_succeed_one_row_a_fill(
+    live_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = bot_token_create(bot=make_bot("momentum_001")).key
+    assert post(f"{live_server.url}/api/v1/orders/", token, order(1, quantity="1000"))[0] == 200
+    url = f"{live_server.url}/api/v1/orders/O-0001/fills/"
+
+    sent = race_overlapping(url, token, fill, {"price": "101"}, OrderFill.objects.count, caplog)
+
+    assert Order.objects.get().filled_quantity == sent
+
+
+def race_overlapping(
+    url: str,
+    token: str,
+    item: Callable[..., dict[str, Any]],
+    variant: dict[str, Any],
+    count: Callable[[], int],
+    caplog: pytest.LogCaptureFixture,
+) -> int:
+    """Each of 20 clients sends 120 of 300 keys, shuffled; half of them a variant of every item
+    (so rows get updated as well as created). Every answer is a 200 whose counts add up to its
+    batch, every key is created exactly once, and the table holds one row per key: how many."""
     rng = random.Random(14)
     keys = [rng.sample(range(KEYS), PER_BATCH) for _ in range(CLIENTS)]
     batches = [
@@ -224,6 +257,7 @@ def test_20_clients_sending_overlapping_batches_in_random_orders_all_succeed_one
     assert sum(body["created"] for _, body in answers) == len(sent)
     assert count() == len(sent)
     assert not [r for r in caplog.records if r.name == "trading.db"]  # no conflict, no retry
+    return len(sent)
 
 
 def test_20_clients_sending_overlapping_candles_in_random_orders_store_each_candle_once(
