@@ -4,14 +4,22 @@
 - Money, prices, quantities and percentages are NUMERIC with the precision SCHEMA.md fixes.
 - Enumerations are short lowercase text guarded by a CHECK constraint.
 - Scheduled work that must not run twice at once takes an advisory lock (``advisory_lock``).
+- A transaction PostgreSQL aborts for a deadlock or a serialization failure is run again
+  (``conflict_retrying``); one that still fails is a write conflict (``is_write_conflict``),
+  never an outage.
 """
 
 import hashlib
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
+
+log = logging.getLogger(__name__)
 
 
 def schema_table(schema: str, table: str) -> str:
@@ -68,3 +76,58 @@ def advisory_lock(name: str, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[bool]
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [advisory_lock_key(name)])
         row = cursor.fetchone()
         yield bool(row and row[0])
+
+
+# SQLSTATEs of a transaction PostgreSQL rolled back because of concurrent ones: deadlock_detected
+# and serialization_failure ("Serialization Failure Handling" in its manual: retry the whole
+# transaction). Run again, the same transaction can succeed.
+WRITE_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+CONFLICT_ATTEMPTS = 4
+CONFLICT_BACKOFF_SECONDS = 0.01  # before attempt n + 1: up to this x 2^n, jittered
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` (psycopg's error, or Django's wrapping it) is a deadlock or a
+    serialization failure: a conflict between writers that running the transaction again
+    resolves, not the database being unavailable."""
+    for error in (exc, exc.__cause__):
+        if getattr(error, "sqlstate", None) in WRITE_CONFLICT_SQLSTATES:
+            return True
+    return False
+
+
+def conflict_retrying[T](
+    run: Callable[[], T],
+    *,
+    attempts: int | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> T:
+    """``run()``, run again (up to ``attempts`` times in all, after a short jittered pause)
+    while PostgreSQL aborts it as a deadlock or a serialization failure; the last such error is
+    raised.
+
+    ``attempts`` defaults to ``CONFLICT_ATTEMPTS``. ``run`` must be a whole unit of work: the
+    transactions it opens are its own and leave nothing behind when they fail, so that each
+    attempt starts from what the database holds (an attempt that failed rolled back everything
+    it wrote, its idempotency key and audit records included). Called inside a transaction,
+    there is nothing it could run again on its own: ``run`` is called once, and the outermost
+    caller may retry.
+    """
+    if connections[using].in_atomic_block:
+        return run()
+    attempts = attempts or CONFLICT_ATTEMPTS
+    attempt = 1
+    while True:
+        try:
+            return run()
+        except DatabaseError as exc:
+            if attempt >= attempts or not is_write_conflict(exc):
+                raise
+            log.warning(
+                "write conflict (%s), attempt %d of %d; running it again",
+                getattr(exc.__cause__, "sqlstate", None),
+                attempt,
+                attempts,
+            )
+        time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))  # noqa: S311
+        attempt += 1

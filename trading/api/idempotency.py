@@ -4,6 +4,11 @@ with another body is refused with 409.
 The write and the record of its answer commit together, under a transaction-scoped advisory
 lock on (caller, key): of several identical requests racing, one writes and the others wait,
 then replay its answer. Answers are kept in PostgreSQL, so a Redis outage loses none.
+
+Every bot's write goes through ``idempotent``, keyed or not, so this is also where a write that
+PostgreSQL aborted as a deadlock or a serialization failure is run again, whole: the key's
+record and the rows commit together or not at all, so a retried write leaves exactly what one
+successful write leaves (trading.db.conflict_retrying).
 """
 
 import hashlib
@@ -19,6 +24,7 @@ from rest_framework.response import Response
 
 from trading.api.auth import BotPrincipal
 from trading.api.errors import FieldError, InvalidInput
+from trading.db import conflict_retrying
 from trading.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -38,7 +44,12 @@ def _body_hash(request: Request) -> str:
 
 
 def idempotent(request: Request, produce: Callable[[], Response]) -> Response:
-    """Run ``produce`` once per (caller, Idempotency-Key); replay its answer to repeats."""
+    """Run ``produce`` once per (caller, Idempotency-Key); replay its answer to repeats. A
+    deadlock or serialization failure runs it again (with the key's check and record)."""
+    return conflict_retrying(lambda: _idempotent_once(request, produce))
+
+
+def _idempotent_once(request: Request, produce: Callable[[], Response]) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return produce()

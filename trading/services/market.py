@@ -87,6 +87,9 @@ CREATE TEMPORARY TABLE market_data_staging (
 ) ON COMMIT DROP
 """
 COPY_STAGING_SQL = f"COPY market_data_staging ({_COLUMNS}) FROM STDIN"
+# Both in key order, as staged (COLLATE "C" is Python's order of str): a hash anti-join would
+# give the rows in its own order, and two batches would deadlock.
+_KEY_ORDER = 'ORDER BY s.symbol COLLATE "C", s.exchange COLLATE "C", s.timeframe COLLATE "C", s.ts'
 INSERT_NEW_SQL = f"""
 INSERT INTO trading.market_data ({_COLUMNS})
 SELECT {_COLUMNS} FROM market_data_staging s
@@ -95,10 +98,12 @@ WHERE NOT EXISTS (
     WHERE m.symbol = s.symbol AND m.exchange = s.exchange AND m.timeframe = s.timeframe
       AND m.ts = s.ts
 )
+{_KEY_ORDER}
 """  # noqa: S608 - a constant statement
 INSERT_SKIPPING_SQL = f"""
 INSERT INTO trading.market_data ({_COLUMNS})
-SELECT {_COLUMNS} FROM market_data_staging
+SELECT {_COLUMNS} FROM market_data_staging s
+{_KEY_ORDER}
 ON CONFLICT (symbol, exchange, timeframe, ts) DO NOTHING
 """  # noqa: S608 - a constant statement
 
@@ -119,13 +124,16 @@ class _Span:
     last: datetime
 
 
+_CANDLE_KEY = itemgetter(0, 1, 2, 3)  # symbol, exchange, timeframe, ts
+
+
 def _unique_and_spans(rows: list[CandleRow]) -> tuple[list[CandleRow], list[_Span]]:
     """The rows in key order without repeats (the first of equal candles stays, the sort being
     stable), and each market's first and last open time."""
     unique: list[CandleRow] = []
     spans: list[_Span] = []
     previous: CandleRow | None = None
-    for row in sorted(rows, key=itemgetter(0, 1, 2, 3)):
+    for row in sorted(rows, key=_CANDLE_KEY):
         if previous is not None and row[:3] == previous[:3]:
             if row[3] == previous[3]:
                 continue
@@ -302,7 +310,15 @@ def market_data_insert_stream(*, chunks: Iterable[list[CandleRow]]) -> InsertCou
 
 def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, None]) -> int:
     """COPY ``chunks`` straight into the table as they come, each candle once; how many were
-    written. ``markets`` gets every market met."""
+    written. ``markets`` gets every market met.
+
+    A batch of less than a chunk (a live send) is written in key order, like the sorted path:
+    racing another batch over the same new candles, it waits for it and meets its rows (a
+    unique violation: the sorted path follows) instead of deadlocking, which costs a second of
+    PostgreSQL's deadlock_timeout before the same fallback. A longer batch goes in the order it
+    came: sorting 1,000 candles of 50 interleaved markets costs about 2 ms, a quarter of what
+    writing them does, and a race between two such batches over the same new candles is rare
+    (two bots backfilling one market at once)."""
     seen: set[tuple[str, str, str, datetime]] = set()
     count = 0
     with _copy_into(COPY_DIRECT_SQL) as copy:
@@ -314,6 +330,8 @@ def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, Non
                     seen.add(key)
                     fresh.append(row)
                     markets[key[:3]] = None
+            if count == 0 and len(chunk) < COPY_CHUNK_ROWS:  # the whole batch
+                fresh.sort(key=_CANDLE_KEY)
             copy.write(_copy_lines(fresh).encode())
             count += len(fresh)
     return count

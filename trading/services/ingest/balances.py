@@ -12,6 +12,7 @@ from trading.services.ingest.common import (
     assignments_sql,
     changed_sql,
     column_list,
+    key_order_sql,
     unnest_sql,
     upsert_counts,
 )
@@ -34,6 +35,7 @@ BALANCE_UPSERT_SQL = f"""
 INSERT INTO trading.account_balance (bot_id, {column_list(BALANCE_COLUMNS)})
 SELECT %(bot_id)s, {column_list(BALANCE_COLUMNS, prefix="u.")}
 FROM {unnest_sql(BALANCE_COLUMNS)}
+{key_order_sql(BALANCE_COLUMNS, _BALANCE_KEY)}
 ON CONFLICT (bot_id, ts, snapshot_type) DO UPDATE SET
     {assignments_sql(BALANCE_COLUMNS, "EXCLUDED", _BALANCE_KEY)}
 WHERE {changed_sql(BALANCE_COLUMNS, "account_balance", "EXCLUDED", _BALANCE_KEY)}

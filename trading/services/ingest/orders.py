@@ -15,6 +15,7 @@ from trading.services.ingest.common import (
     assignments_sql,
     changed_sql,
     column_list,
+    key_order_sql,
     plain_decimal,
     trade_refs_resolve,
     unnest_sql,
@@ -49,6 +50,7 @@ INSERT INTO trading.orders
     (bot_id, {column_list(ORDER_COLUMNS)}, filled_quantity, created_at, updated_at)
 SELECT %(bot_id)s, {column_list(ORDER_COLUMNS, prefix="u.")}, 0, now(), now()
 FROM {unnest_sql(ORDER_COLUMNS)}
+{key_order_sql(ORDER_COLUMNS, _ORDER_KEY)}
 ON CONFLICT (bot_id, client_order_id) DO UPDATE SET
     {assignments_sql(ORDER_COLUMNS, "EXCLUDED", _ORDER_KEY)}, updated_at = now()
 WHERE {changed_sql(ORDER_COLUMNS, "orders", "EXCLUDED", _ORDER_KEY)}

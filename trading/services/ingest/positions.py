@@ -12,6 +12,8 @@ from trading.services.ingest.common import (
     assignments_sql,
     changed_sql,
     column_list,
+    key_order_sql,
+    lock_bot_table,
     unnest_sql,
     upsert_counts,
 )
@@ -48,6 +50,7 @@ POSITION_UPSERT_OPEN_SQL = f"""
 INSERT INTO trading.positions (bot_id, {column_list(POSITION_COLUMNS)}, updated_at)
 SELECT %(bot_id)s, {column_list(POSITION_COLUMNS, prefix="u.")}, now()
 FROM {unnest_sql(POSITION_COLUMNS)}
+{key_order_sql(POSITION_COLUMNS, _POSITION_KEY)}
 ON CONFLICT (bot_id, symbol, exchange, side) WHERE NOT (status = 'closed') DO UPDATE SET
     {assignments_sql(POSITION_COLUMNS, "EXCLUDED", _POSITION_KEY)}, updated_at = now()
 WHERE {changed_sql(POSITION_COLUMNS, "positions", "EXCLUDED", _POSITION_KEY)}
@@ -94,6 +97,10 @@ def position_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCount
 
     An open or partially closed row updates that position or opens one. A closed row closes
     it (status closed, closed_at as sent or now). Rows arrive with at most one per key.
+
+    One bot's position writes run one at a time (a per-bot lock): a batch is two statements,
+    closes then opens, and two batches crossing (each closing what the other reopens) would
+    otherwise deadlock; and no constraint backs a closed position's key.
     """
     if not rows:
         return UpsertCounts(0, 0, 0)
@@ -101,6 +108,7 @@ def position_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCount
     closing = [r for r in rows if r["status"] == PositionStatus.CLOSED]
     created = updated = 0
     with transaction.atomic(), connection.cursor() as cursor:
+        lock_bot_table(cursor, table="trading.positions", bot=bot)
         if closing:
             params = {"bot_id": bot.bot_id, **array_params(closing, POSITION_COLUMNS)}
             cursor.execute(POSITION_CLOSE_SQL, params)

@@ -13,6 +13,7 @@ from trading.services.ingest.common import (
     USD_PLACES,
     UpsertCounts,
     array_literal,
+    key_order_sql,
 )
 
 # Columns a bot sends for a trade, in the order of the statement below.
@@ -44,6 +45,7 @@ INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
 SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
 FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in TRADE_COLUMNS)})
     AS u({", ".join(_NAMES)})
+{key_order_sql(TRADE_COLUMNS, ("trade_id",))}
 ON CONFLICT (bot_id, trade_id) DO UPDATE SET
     {", ".join(f"{n} = EXCLUDED.{n}" for n in _MUTABLE)}, updated_at = now()
 WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
