@@ -1,3 +1,4 @@
+import math
 from typing import Any, cast
 
 import psycopg
@@ -5,6 +6,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.postgresql import base, introspection, operations
 from django.db.backends.utils import CursorWrapper
+
+from atb_site.db import deadline, session
 
 
 class DatabaseIntrospection(introspection.DatabaseIntrospection):
@@ -42,6 +45,30 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     introspection_class = DatabaseIntrospection
     ops_class = DatabaseOperations
+
+    def get_connection_params(self) -> dict[str, Any]:
+        """Django's, with this kind of process's session timeouts (atb_site/db/session.py)
+        ahead of any ``options`` of DATABASE_URL's, which therefore win."""
+        params = super().get_connection_params()
+        timeouts = session.startup_options()
+        if timeouts:
+            params["options"] = f"{timeouts} {params.get('options', '')}".strip()
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        """Within a web request's deadline (atb_site/db/deadline.py), connecting gets no more than
+        the time left, and nothing once it has passed: a server that accepts the TCP connection
+        but never answers would otherwise hold the request for the whole connect timeout."""
+        left = deadline.remaining()
+        if left is not None:
+            if left <= 0:
+                raise psycopg.OperationalError(
+                    "the request's deadline for the database passed; not connecting"
+                )
+            configured = int(conn_params.get("connect_timeout") or 0)
+            budget = math.ceil(left) if configured <= 0 else min(configured, math.ceil(left))
+            conn_params = {**conn_params, "connect_timeout": budget}
+        return super().get_new_connection(conn_params)
 
     def prepared_cursor(self) -> CursorWrapper:
         """A cursor that binds its parameters on the server, so that psycopg prepares a
