@@ -52,13 +52,17 @@ class _Armed:
 
 class _Watchdog:
     def __init__(self) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Condition(threading.Lock())
+        self._local = threading.local()
         self._armed: dict[int, _Armed] = {}  # by the request's thread
         self._sleeping_until: float | None = None
         self._pid = 0
 
     def arm(self, seconds: float) -> None:
-        entry = _Armed(time.monotonic() + seconds, [connections[alias] for alias in connections])
+        wrappers = getattr(self._local, "wrappers", None)
+        if wrappers is None:  # a thread's connection wrappers are its own for good: look once
+            wrappers = self._local.wrappers = [connections[alias] for alias in connections]
+        entry = _Armed(time.monotonic() + seconds, wrappers)
         with self._lock:
             if self._pid != os.getpid():  # first request of this process (a fork has no thread)
                 self._pid = os.getpid()
@@ -128,12 +132,12 @@ class DatabaseDeadlineMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
+        self.seconds = settings.DATABASE_REQUEST_DEADLINE
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        seconds = settings.DATABASE_REQUEST_DEADLINE
-        if not seconds or process_kind() != "web":
+        if not self.seconds or process_kind() != "web":
             return self.get_response(request)
-        _watchdog.arm(seconds)
+        _watchdog.arm(self.seconds)
         try:
             return self.get_response(request)
         finally:
