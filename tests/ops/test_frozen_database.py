@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from django.db import connection
 
+from tests.api.test_trades import trade
 from tests.factories import make_bot
 from tests.ops.servers import (
     PrivatePostgres,
@@ -82,10 +83,18 @@ class Web:
         return sorted(map(int, found))
 
     def get(self, path: str, token: str) -> tuple[int, dict[str, str], bytes, float]:
+        return self.send("GET", path, token)
+
+    def send(
+        self, method: str, path: str, token: str, body: object = None
+    ) -> tuple[int, dict[str, str], bytes, float]:
         start = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3 * GUNICORN_TIMEOUT)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
-            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            conn.request(
+                method, path, body=None if body is None else json.dumps(body), headers=headers
+            )
             response = conn.getresponse()
             return (
                 response.status,
@@ -111,6 +120,7 @@ def web(transactional_db: None, tmp_path: Path) -> Iterator[Web]:
             yield Web(server=server, gunicorn=gunicorn, port=port, log=log)
 
 
+TRADE = trade(1)
 UNAVAILABLE = {
     "error": "unavailable",
     "detail": "The database could not answer (unreachable, busy or timed out); try again shortly.",
@@ -130,15 +140,15 @@ def test_a_frozen_database_gets_503_before_the_worker_timeout_and_the_worker_liv
     workers = web.workers()
     assert len(workers) == 1, workers
 
-    # A request in flight: its query waits on a lock another session holds, and then the server
-    # stops answering altogether.
+    # A request in flight: its write waits on a lock another session holds, inside its
+    # transaction, and then the server stops answering altogether.
     with psycopg.connect(web.server.url("atb")) as locker:
         locker.execute("LOCK TABLE trading.trades IN ACCESS EXCLUSIVE MODE")
         in_flight: list[object] = []
 
         def send() -> None:
             try:
-                in_flight.append(web.get("/api/v1/trades/", bot_key))
+                in_flight.append(web.send("POST", "/api/v1/trades/", bot_key, TRADE))
             except OSError as exc:  # no answer at all (the worker was killed): the failure
                 in_flight.append(exc)
 
@@ -168,8 +178,10 @@ def test_a_frozen_database_gets_503_before_the_worker_timeout_and_the_worker_liv
 
     status, _, body, seconds = web.get("/api/v1/trades/", bot_key)
     assert status == 200, body
-    assert json.loads(body)["results"] == []
+    assert json.loads(body)["results"] == []  # the refused write left nothing behind
     assert seconds < 2, seconds
+    status, _, body, _ = web.send("POST", "/api/v1/trades/", bot_key, TRADE)
+    assert (status, json.loads(body)) == (200, {"created": 1, "updated": 0, "unchanged": 0})
     assert web.workers() == workers
     log = web.log.read_text()
     assert "WORKER TIMEOUT" not in log
