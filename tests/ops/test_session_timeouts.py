@@ -44,8 +44,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "DJANGO_SETTINGS_MODULE": "atb_site.settings.test", **extra}
 
 
-def _report(*argv: str, **env: str) -> dict[str, Any]:
-    """What ``python *argv`` printed last: the session report (tests/ops/session_probe.py)."""
+def _python(*argv: str, returncode: int, **env: str) -> subprocess.CompletedProcess[str]:
     run = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, *argv],
         cwd=ROOT,
@@ -55,8 +54,18 @@ def _report(*argv: str, **env: str) -> dict[str, Any]:
         timeout=60,
         check=False,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return dict(json.loads(run.stdout.splitlines()[-1]))
+    assert run.returncode == returncode, run.stderr[-3000:]
+    return run
+
+
+def _report(*argv: str, **env: str) -> dict[str, Any]:
+    """What ``python *argv`` printed last: the session report (tests/ops/session_probe.py)."""
+    return dict(json.loads(_python(*argv, returncode=0, **env).stdout.splitlines()[-1]))
+
+
+def _refusal(code: str, **env: str) -> str:
+    """The last line ``python -c code`` wrote as it failed."""
+    return _python("-c", code, returncode=1, **env).stderr.strip().splitlines()[-1]
 
 
 # As gunicorn starts: its configuration first, then the app.
@@ -176,17 +185,10 @@ def test_a_celery_worker_s_pool_child_has_the_worker_s_timeouts(tmp_path: Path) 
 def test_gunicorn_refuses_a_deadline_that_would_not_beat_its_worker_timeout(
     deadline: str, message: str
 ) -> None:
-    run = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
-        cwd=ROOT,
-        env=_env(DATABASE_REQUEST_DEADLINE=deadline),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    refusal = _refusal(
+        "import runpy; runpy.run_path('gunicorn.conf.py')", DATABASE_REQUEST_DEADLINE=deadline
     )
-    assert run.returncode == 1
-    assert run.stderr.strip().splitlines()[-1] == f"ValueError: {message}"
+    assert refusal == f"ValueError: {message}"
 
 
 def test_behind_pgbouncer_no_timeout_is_sent_but_keepalives_are() -> None:
@@ -199,3 +201,10 @@ def test_behind_pgbouncer_no_timeout_is_sent_but_keepalives_are() -> None:
         "idle_in_transaction_session_timeout": "0",
         **KEEPALIVES,
     }
+
+
+def test_a_negative_timeout_stops_start_up_naming_the_variable() -> None:
+    assert _refusal("import django; django.setup()", DATABASE_LOCK_TIMEOUT_WORKER="-1") == (
+        "django.core.exceptions.ImproperlyConfigured: DATABASE_LOCK_TIMEOUT_WORKER must be 0 "
+        "(none) or a number of seconds, not -1.0"
+    )
