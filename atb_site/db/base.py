@@ -55,6 +55,33 @@ class DatabaseWrapper(base.DatabaseWrapper):
             params["options"] = f"{timeouts} {params.get('options', '')}".strip()
         return params
 
+    @property
+    def pool(self) -> Any:
+        """Django's psycopg pool (DATABASE_POOL), held to a web request's deadline as our own
+        connections are: the check the pool runs on a connection before handing it out (a query,
+        on a server that may have stopped answering) is watched, and waiting for a connection
+        gives up when the request's time is up rather than after the pool's timeout."""
+        pool = super().pool
+        if pool is None or getattr(pool, "held_to_deadlines", False):
+            return pool
+        check, getconn, alias = pool._check, pool.getconn, self.alias
+
+        def watched_check(conn: psycopg.Connection[Any]) -> None:
+            with deadline.watching(conn, alias=f"{alias}, pool check"):
+                check(conn)
+
+        def getconn_in_time(timeout: float | None = None) -> Any:
+            left = deadline.remaining()
+            if timeout is None and left is not None:
+                timeout = max(min(pool.timeout, left), 0.001)
+            return getconn(timeout)
+
+        if check is not None:
+            pool._check = watched_check
+        pool.getconn = getconn_in_time
+        pool.held_to_deadlines = True
+        return pool
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         """Within a web request's deadline (atb_site/db/deadline.py), connecting gets no more than
         the time left, and nothing once it has passed: a server that accepts the TCP connection

@@ -26,8 +26,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -75,9 +77,12 @@ class _Watchdog:
         with self._lock:
             self._armed.pop(threading.get_ident(), None)
 
+    def current(self) -> _Armed | None:
+        return self._armed.get(threading.get_ident())
+
     def remaining(self) -> float | None:
         """Seconds left to the calling thread's deadline; None without one."""
-        entry = self._armed.get(threading.get_ident())
+        entry = self.current()
         return None if entry is None else entry.deadline - time.monotonic()
 
     def _run(self) -> None:
@@ -125,6 +130,22 @@ _watchdog = _Watchdog()
 def remaining() -> float | None:
     """Seconds left to the current request's deadline (negative once past); None outside one."""
     return _watchdog.remaining()
+
+
+@contextmanager
+def watching(conn: psycopg.Connection[Any], *, alias: str) -> Iterator[None]:
+    """Hold a connection Django does not know of yet (the one a pool checks before handing it
+    out) to the current request's deadline too."""
+    entry = _watchdog.current()
+    if entry is None:
+        yield
+        return
+    held = SimpleNamespace(connection=conn, alias=alias)
+    entry.wrappers = [*entry.wrappers, held]  # a new list: the watchdog may be reading the old
+    try:
+        yield
+    finally:
+        entry.wrappers = [wrapper for wrapper in entry.wrappers if wrapper is not held]
 
 
 class DatabaseDeadlineMiddleware:

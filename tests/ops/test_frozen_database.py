@@ -106,13 +106,25 @@ class Web:
             conn.close()
 
 
+@pytest.fixture(params=["persistent", "pool"])
+def connections_kept(request: pytest.FixtureRequest) -> str:
+    """Persistent connections (the default), or Django's psycopg pool (DATABASE_POOL), whose
+    check of a connection before handing it out is a query of its own."""
+    return str(request.param)
+
+
 @pytest.fixture
-def web(transactional_db: None, tmp_path: Path) -> Iterator[Web]:
+def web(transactional_db: None, tmp_path: Path, connections_kept: str) -> Iterator[Web]:
     with private_postgres() as server:
         _copy_test_database(server)
         port = free_port()
         log = tmp_path / "gunicorn.log"
-        env = _production_env(**WEB_SETTINGS, PORT=str(port), DATABASE_URL=server.url("atb"))
+        env = _production_env(
+            **WEB_SETTINGS,
+            DATABASE_POOL=str(connections_kept == "pool").lower(),
+            PORT=str(port),
+            DATABASE_URL=server.url("atb"),
+        )
         with (
             log.open("w") as handle,
             gunicorn_serving(env=env, port=port, output=handle) as gunicorn,
@@ -133,7 +145,7 @@ def bot_key(transactional_db: None) -> str:
 
 
 def test_a_frozen_database_gets_503_before_the_worker_timeout_and_the_worker_lives(
-    bot_key: str, web: Web
+    bot_key: str, web: Web, connections_kept: str
 ) -> None:
     status, _, body, _ = web.get("/api/v1/trades/", bot_key)
     assert status == 200, body
@@ -185,7 +197,9 @@ def test_a_frozen_database_gets_503_before_the_worker_timeout_and_the_worker_liv
     assert web.workers() == workers
     log = web.log.read_text()
     assert "WORKER TIMEOUT" not in log
-    assert log.count("did not answer before the request's 4 s deadline") == 1, log
+    cuts = log.count("did not answer before the request's 4 s deadline")
+    # The pool may also have checked a connection it kept for the second request, and cut that.
+    assert cuts == 1 if connections_kept == "persistent" else cuts in (1, 2), log
 
 
 def _wait_for_lock_waiter(url: str) -> None:
