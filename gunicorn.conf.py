@@ -6,6 +6,7 @@
 | WEB_CONCURRENCY | 2 x CPUs + 1, at most 4 | worker processes |
 | GUNICORN_THREADS | 1 | threads per worker (more than 1: the gthread worker) |
 | GUNICORN_TIMEOUT | 30 | seconds a request may take before its worker is restarted |
+| DATABASE_REQUEST_DEADLINE | GUNICORN_TIMEOUT / 2 | must be shorter than GUNICORN_TIMEOUT |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 | seconds workers get to finish requests on a restart |
 | GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection from the proxy is kept |
 | GUNICORN_MAX_REQUESTS | 1000 | a worker is replaced after this many requests (0: never) |
@@ -34,10 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import environ
 
+from atb_site.db.session import set_process_kind
 from atb_site.logs import log_format, logging_config
 from atb_site.startup import settings_or_exit
 
 settings_or_exit("gunicorn")  # a missing DJANGO_SECRET_KEY or DATABASE_URL: one line, exit 1
+
+# Before the app loads: this process's connections get the web's PostgreSQL timeouts and each
+# request its deadline for waiting on PostgreSQL (atb_site/db/session.py, atb_site/db/deadline.py).
+set_process_kind("web")
 
 
 def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
@@ -63,6 +69,25 @@ workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
 threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
 timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+
+
+def check_request_deadline(raw: str, timeout: int) -> None:
+    """A request's deadline for PostgreSQL (as settings read DATABASE_REQUEST_DEADLINE) must
+    pass before gunicorn kills the worker, or a frozen database still costs the worker."""
+    if not raw.strip():
+        return
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"DATABASE_REQUEST_DEADLINE must be a number, not {raw!r}") from None
+    if value >= timeout:
+        raise ValueError(
+            f"DATABASE_REQUEST_DEADLINE ({value:g} s) must be shorter than GUNICORN_TIMEOUT "
+            f"({timeout} s), so that a request answers 503 before its worker is killed"
+        )
+
+
+check_request_deadline(os.environ.get("DATABASE_REQUEST_DEADLINE", ""), timeout)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)

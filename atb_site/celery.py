@@ -7,6 +7,8 @@ from typing import Any
 from celery import Celery, Task, signals
 from django.db import transaction
 
+from atb_site.db.session import set_process_kind
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
 
 app = Celery("atb_site")
@@ -36,6 +38,19 @@ def use_django_logging(**_kwargs: Any) -> None:
     from atb_site.logs import configure
 
     configure(settings.LOGGING)
+
+
+@signals.worker_init.connect
+def worker_timeouts(**_kwargs: Any) -> None:
+    """A worker's connections (its pool's children are forks of it) get the worker's
+    PostgreSQL timeouts (atb_site/db/session.py)."""
+    set_process_kind("worker")
+
+
+@signals.beat_init.connect
+def beat_timeouts(**_kwargs: Any) -> None:
+    """Beat's get beat's: the connection its scheduler opened to read the schedule is closed."""
+    set_process_kind("beat")
 
 
 def enqueue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:

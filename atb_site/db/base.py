@@ -1,3 +1,4 @@
+import math
 from typing import Any, cast
 
 import psycopg
@@ -5,6 +6,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.postgresql import base, introspection, operations
 from django.db.backends.utils import CursorWrapper
+
+from atb_site.db import deadline, session
 
 
 class DatabaseIntrospection(introspection.DatabaseIntrospection):
@@ -42,6 +45,57 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     introspection_class = DatabaseIntrospection
     ops_class = DatabaseOperations
+
+    def get_connection_params(self) -> dict[str, Any]:
+        """Django's, with this kind of process's session timeouts (atb_site/db/session.py)
+        ahead of any ``options`` of DATABASE_URL's, which therefore win."""
+        params = super().get_connection_params()
+        timeouts = session.startup_options()
+        if timeouts:
+            params["options"] = f"{timeouts} {params.get('options', '')}".strip()
+        return params
+
+    @property
+    def pool(self) -> Any:
+        """Django's psycopg pool (DATABASE_POOL), held to a web request's deadline as our own
+        connections are: the check the pool runs on a connection before handing it out (a query,
+        on a server that may have stopped answering) is watched, and waiting for a connection
+        gives up when the request's time is up rather than after the pool's timeout."""
+        pool = super().pool
+        if pool is None or getattr(pool, "held_to_deadlines", False):
+            return pool
+        check, getconn, alias = pool._check, pool.getconn, self.alias
+
+        def watched_check(conn: psycopg.Connection[Any]) -> None:
+            with deadline.watching(conn, alias=f"{alias}, pool check"):
+                check(conn)
+
+        def getconn_in_time(timeout: float | None = None) -> Any:
+            left = deadline.remaining()
+            if timeout is None and left is not None:
+                timeout = max(min(pool.timeout, left), 0.001)
+            return getconn(timeout)
+
+        if check is not None:
+            pool._check = watched_check
+        pool.getconn = getconn_in_time
+        pool.held_to_deadlines = True
+        return pool
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        """Within a web request's deadline (atb_site/db/deadline.py), connecting gets no more than
+        the time left, and nothing once it has passed: a server that accepts the TCP connection
+        but never answers would otherwise hold the request for the whole connect timeout."""
+        left = deadline.remaining()
+        if left is not None:
+            if left <= 0:
+                raise psycopg.OperationalError(
+                    "the request's deadline for the database passed; not connecting"
+                )
+            configured = int(conn_params.get("connect_timeout") or 0)
+            budget = math.ceil(left) if configured <= 0 else min(configured, math.ceil(left))
+            conn_params = {**conn_params, "connect_timeout": budget}
+        return super().get_new_connection(conn_params)
 
     def prepared_cursor(self) -> CursorWrapper:
         """A cursor that binds its parameters on the server, so that psycopg prepares a

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it times the whole stack (audit/monitoring/middleware.py).
     "audit.monitoring.middleware.MonitoringMiddleware",
+    # A web request's deadline for waiting on PostgreSQL (atb_site/db/deadline.py).
+    "atb_site.db.deadline.DatabaseDeadlineMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -133,8 +135,12 @@ if env.bool("DATABASE_POOL", default=False):
     _db["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        # Seconds a request waits for a pooled connection: a pool that cannot connect gives up as
+        # a connection attempt does (its default of 30 s outlasts gunicorn's worker timeout).
+        "timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
     }
-if env.bool("DATABASE_PGBOUNCER", default=False):
+DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+if DATABASE_PGBOUNCER:
     # PgBouncer in transaction mode cannot hold a server-side cursor across statements, nor
     # (unless its max_prepared_statements is set) a prepared statement: atb_site.db's prepared
     # cursors then bind on the server without preparing.
@@ -293,6 +299,56 @@ BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
 # default): requests then get 503 (MonitoringMiddleware) instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+)
+# TCP keepalives, so that a connection to a server that vanished (host down, network gone) is
+# noticed within about a minute rather than the kernel's two hours, and unacknowledged writes are
+# given up after DATABASE_TCP_USER_TIMEOUT seconds. DATABASE_URL's query string may override each
+# (`?keepalives_idle=60`). A server that is frozen but whose kernel still ACKs is caught by
+# neither: that is what DATABASE_REQUEST_DEADLINE is for (atb_site/db/deadline.py).
+for _name, _value in {
+    "keepalives": 1,
+    "keepalives_idle": env.int("DATABASE_KEEPALIVES_IDLE", default=30),
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": env.int("DATABASE_TCP_USER_TIMEOUT", default=30) * 1000,
+}.items():
+    DATABASES["default"]["OPTIONS"].setdefault(_name, _value)
+
+
+def _seconds(name: str, default: float) -> float:
+    value = env.float(name, default=default)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 (none) or a number of seconds, not {value}")
+    return value
+
+
+# PostgreSQL's statement, lock and idle-in-transaction timeouts for each kind of process, in
+# seconds, 0 for none (atb_site/db/session.py): DATABASE_<TIMEOUT>_<KIND>. The web's are short, as a
+# request must answer before gunicorn's worker timeout; a worker's leave room for refreshing
+# views and rollups; a command's (migrate, backups, dataset generation, the bench) have no
+# statement or lock timeout at all, only a limit on a session left idle inside a transaction.
+_SESSION_TIMEOUT_DEFAULTS = {
+    #          statement, lock, idle in transaction
+    "web": (10, 5, 30),
+    "worker": (1800, 60, 600),
+    "beat": (30, 10, 60),
+    "command": (0, 0, 3600),
+}
+DATABASE_SESSION_TIMEOUTS = {
+    kind: {
+        "statement_timeout": _seconds(f"DATABASE_STATEMENT_TIMEOUT_{kind.upper()}", statement),
+        "lock_timeout": _seconds(f"DATABASE_LOCK_TIMEOUT_{kind.upper()}", lock),
+        "idle_in_transaction_session_timeout": _seconds(
+            f"DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_{kind.upper()}", idle
+        ),
+    }
+    for kind, (statement, lock, idle) in _SESSION_TIMEOUT_DEFAULTS.items()
+}
+# Seconds a web request may wait on PostgreSQL before its connection is dropped and it answers
+# 503 (atb_site/db/deadline.py); 0: no deadline. Half of gunicorn's worker timeout by default, and
+# gunicorn refuses to start with one that is not shorter than its timeout.
+DATABASE_REQUEST_DEADLINE = _seconds(
+    "DATABASE_REQUEST_DEADLINE", env.int("GUNICORN_TIMEOUT", default=30) / 2
 )
 # Request, query and Celery task counters, buffered per process and added into Redis every
 # MONITORING_FLUSH_SECONDS (0: at the end of every request).

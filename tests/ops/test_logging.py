@@ -8,7 +8,6 @@ import os
 import queue as queue_module
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from django.db import connection
 
 from atb_site.celery import app as celery_app
 from atb_site.logs import JsonFormatter, log_format, logging_config
+from tests.ops.servers import free_port, gunicorn_serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -148,44 +148,17 @@ def test_logs_are_plain_text_when_asked() -> None:
         json.loads(hello)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_gunicorn_error_and_access_logs_are_json(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "gunicorn.log"
     env = _production_env(PORT=str(port), WEB_CONCURRENCY="1")
-    with out.open("w") as handle:
-        server = subprocess.Popen(  # noqa: S603 - our own gunicorn with fixed arguments
-            [str(BIN / "gunicorn"), "atb_site.wsgi"],
-            cwd=ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, out.read_text()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            try:
-                conn.request(
-                    "GET", "/health/live?probe=1", headers={"X-Request-ID": "req-gunicorn-1"}
-                )
-                status = conn.getresponse().status
-                break
-            except OSError:
-                time.sleep(0.2)
-            finally:
-                conn.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    with out.open("w") as handle, gunicorn_serving(env=env, port=port, output=handle) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/health/live?probe=1", headers={"X-Request-ID": "req-gunicorn-1"})
+            status = conn.getresponse().status
+        finally:
+            conn.close()
 
     assert status == 200
     entries = _json_lines(out.read_text())
