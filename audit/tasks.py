@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.db import connection
 
 from audit.backups.dump import backup_create
 from audit.backups.retention import backup_prune
@@ -39,6 +40,10 @@ def db_backup_task(self: Any, due: str | None = None) -> int | None:
     with scheduled_run(self, lock=DB_BACKUP, every=PERIODS[DB_BACKUP], due=due) as slot:
         if slot is None:
             return None
+        with connection.cursor() as cursor:
+            # This transaction (the lock, the claim) waits idle for the whole pg_dump: a
+            # worker's idle-in-transaction limit, there for runs that stall, must not end it.
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
         backup = backup_create()
         if backup.verified:
             backup_prune()

@@ -322,3 +322,46 @@ def test_the_fill_goes_back_one_hour_at_most(snapshot_at_0830: None) -> None:
     assert snapshot_buckets_to_fill(due=datetime(2026, 12, 7, 8, 35, tzinfo=UTC)) == [
         datetime(2026, 12, 7, 8, 35, tzinfo=UTC)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_backup_outlasts_its_idle_in_transaction_limit(
+    backup_dir: Path, settings: Any, tmp_path: Path
+) -> None:
+    """The slot's claim and the lock wait, idle in their transaction, for the whole pg_dump: a
+    worker's idle-in-transaction limit shorter than the dump must not end the backup."""
+    from atb_site.db.session import process_kind, set_process_kind
+    from audit.backups.pg import pg_tools_for
+
+    real = pg_tools_for("pg_dump", server_version=connection.pg_version)[0].path.parent
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    for name in ("pg_restore", "psql"):
+        (slow / name).symlink_to(real / name)
+    pg_dump = slow / "pg_dump"  # the real one, two seconds late
+    pg_dump.write_text(f'#!/bin/sh\nsleep 2\nexec "{real / "pg_dump"}" "$@"\n')
+    pg_dump.chmod(0o755)
+    settings.PG_BIN_DIR = str(slow)
+    settings.DATABASE_SESSION_TIMEOUTS = {
+        **settings.DATABASE_SESSION_TIMEOUTS,
+        "worker": {
+            "statement_timeout": 1800,
+            "lock_timeout": 60,
+            "idle_in_transaction_session_timeout": 1,
+        },
+    }
+    make_bot("backed_up")
+    before = process_kind()
+    set_process_kind("worker")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW idle_in_transaction_session_timeout")
+            assert cursor.fetchone() == ("1s",)
+        result = audit_tasks.db_backup_task.apply(headers=HEADERS)
+    finally:
+        set_process_kind(before)
+
+    backup = Backup.objects.get()
+    assert result.result == backup.pk, result.traceback
+    assert backup.verified
+    assert claims() == [("audit.db_backup", datetime(2026, 12, 7, 9, 0, tzinfo=UTC))]
