@@ -37,7 +37,7 @@ import environ
 
 from atb_site.db.session import set_process_kind
 from atb_site.logs import log_format, logging_config
-from atb_site.startup import settings_or_exit
+from atb_site.startup import refuse, settings_or_exit
 
 settings_or_exit("gunicorn")  # a missing DJANGO_SECRET_KEY or DATABASE_URL: one line, exit 1
 
@@ -64,13 +64,6 @@ def default_workers() -> int:
     return min(2 * (cpus or 1) + 1, 4)
 
 
-bind = f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
-workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
-threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
-timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-
-
 def check_request_deadline(raw: str, timeout: int) -> None:
     """A request's deadline for PostgreSQL (as settings read DATABASE_REQUEST_DEADLINE) must
     pass before gunicorn kills the worker, or a frozen database still costs the worker."""
@@ -87,11 +80,28 @@ def check_request_deadline(raw: str, timeout: int) -> None:
         )
 
 
-check_request_deadline(os.environ.get("DATABASE_REQUEST_DEADLINE", ""), timeout)
-keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
-preload_app = environ.Env().bool("GUNICORN_PRELOAD", default=True)
+# A bad value stops start-up with one line naming the variable, as the settings' do.
+try:
+    bind = f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
+    workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
+    threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+    timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
+    graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+    check_request_deadline(os.environ.get("DATABASE_REQUEST_DEADLINE", ""), timeout)
+    keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+    max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
+    max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+    preload_app = environ.Env().bool("GUNICORN_PRELOAD", default=True)
+    logconfig_dict = logging_config(
+        fmt=log_format(
+            debug=environ.Env().bool("DJANGO_DEBUG", default=False),  # read as settings read it
+            requested=os.environ.get("LOG_FORMAT", ""),
+        ),
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+    )
+except ValueError as exc:
+    refuse("gunicorn", str(exc))
+
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")  # behind the platform's proxy
 # No control socket (gunicornc): the platform starts and stops the server, and two servers on one
 # machine would share its default path.
@@ -103,12 +113,5 @@ errorlog = "-"
 # user_agent, request_id) are keys of their own; the message stays readable.
 access_log_format = os.environ.get(
     "GUNICORN_ACCESS_LOG_FORMAT", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-)
-logconfig_dict = logging_config(
-    fmt=log_format(
-        debug=environ.Env().bool("DJANGO_DEBUG", default=False),  # read as settings read it
-        requested=os.environ.get("LOG_FORMAT", ""),
-    ),
-    level=os.environ.get("LOG_LEVEL", "INFO"),
 )
 loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()

@@ -9,20 +9,27 @@ message on one line of stderr and exit status 1.
 
 import os
 import sys
+from typing import NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 
 
+def refuse(program: str, message: str) -> NoReturn:
+    """End start-up with ``<program>: configuration error: <message>`` on one line of stderr
+    and exit status 1."""
+    line = " ".join(message.split())
+    sys.stderr.write(f"{program}: configuration error: {line}\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
+
+
 def settings_or_exit(program: str) -> None:
-    """Load the settings; on ImproperlyConfigured print ``<program>: <message>`` on one line of
-    stderr and exit with status 1."""
+    """Load the settings; on ImproperlyConfigured (or a value the settings could not read),
+    ``refuse``."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atb_site.settings.base")
     from django.conf import settings
 
     try:
         settings.INSTALLED_APPS  # noqa: B018 - reading a setting loads the settings module
-    except ImproperlyConfigured as exc:
-        message = " ".join(str(exc).split())
-        sys.stderr.write(f"{program}: configuration error: {message}\n")
-        sys.stderr.flush()
-        raise SystemExit(1) from None
+    except (ImproperlyConfigured, ValueError) as exc:
+        refuse(program, str(exc))

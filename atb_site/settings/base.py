@@ -5,6 +5,7 @@ which case DJANGO_SECRET_KEY is required and the secure-transport settings are o
 `python manage.py check --deploy --fail-level WARNING` passes. test.py overrides for speed.
 """
 
+import math
 from pathlib import Path
 from urllib.parse import quote
 
@@ -316,8 +317,12 @@ for _name, _value in {
 
 
 def _seconds(name: str, default: float) -> float:
-    value = env.float(name, default=default)
-    if value < 0:
+    raw = env.str(name, default="").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
         raise ImproperlyConfigured(f"{name} must be 0 (none) or a number of seconds, not {value}")
     return value
 

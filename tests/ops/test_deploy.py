@@ -182,13 +182,18 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of json, plain, not 'xml'"),
     ],
 )
-def test_a_bad_gunicorn_variable_stops_start_up_naming_it(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+def test_a_bad_gunicorn_variable_stops_start_up_naming_it_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    message: str,
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(GUNICORN_CONF))
-    assert str(error.value) == message
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == f"gunicorn: configuration error: {message}\n"
 
 
 PRODUCTION_STATIC = {

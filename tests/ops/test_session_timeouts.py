@@ -179,7 +179,8 @@ def test_a_celery_worker_s_pool_child_has_the_worker_s_timeouts(tmp_path: Path) 
             "DATABASE_REQUEST_DEADLINE (30 s) must be shorter than GUNICORN_TIMEOUT (30 s), so "
             "that a request answers 503 before its worker is killed",
         ),
-        ("soon", "DATABASE_REQUEST_DEADLINE must be a number, not 'soon'"),
+        ("soon", "DATABASE_REQUEST_DEADLINE must be a number of seconds, not 'soon'"),
+        ("nan", "DATABASE_REQUEST_DEADLINE must be 0 (none) or a number of seconds, not nan"),
     ],
 )
 def test_gunicorn_refuses_a_deadline_that_would_not_beat_its_worker_timeout(
@@ -188,7 +189,7 @@ def test_gunicorn_refuses_a_deadline_that_would_not_beat_its_worker_timeout(
     refusal = _refusal(
         "import runpy; runpy.run_path('gunicorn.conf.py')", DATABASE_REQUEST_DEADLINE=deadline
     )
-    assert refusal == f"ValueError: {message}"
+    assert refusal == f"gunicorn: configuration error: {message}"
 
 
 def test_behind_pgbouncer_no_timeout_is_sent_but_keepalives_are() -> None:
