@@ -333,7 +333,8 @@ def test_a_worker_s_backup_outlasts_its_idle_in_transaction_limit(
     from atb_site.db.session import process_kind, set_process_kind
     from audit.backups.pg import pg_tools_for
 
-    real = pg_tools_for("pg_dump", server_version=connection.pg_version)[0].path.parent
+    server_version = cast(Any, connection).pg_version
+    real = pg_tools_for("pg_dump", server_version=server_version)[0].path.parent
     slow = tmp_path / "bin"
     slow.mkdir()
     for name in ("pg_restore", "psql"):
