@@ -9,7 +9,8 @@ dropdown of every related row. The pieces below keep each list page to a few ind
 - ``TextInputFilter`` filters by an exact value typed in a box (``WHERE field = %s``).
 - ``DateRangeFilter`` filters by a since/until pair of dates (``field >= %s AND field < %s``).
 - ``ReadOnlyModelAdmin`` / ``ReadOnlyTabularInline`` show data without add, change or delete.
-- ``JSONObjectField`` edits a JSON object as indented text and refuses anything else.
+- ``JSONObjectField`` edits a JSON object as indented text and refuses anything else, and any
+  value ``atb_site.jsonvalues`` refuses (nested too deep, a lone surrogate).
 """
 
 import json
@@ -33,6 +34,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from atb_site.jsonvalues import TOO_DEEP, json_refusal, json_refused
+from trading.api.shapes import JSON_MAX_DEPTH
+
 
 def request_user(request: HttpRequest) -> User:
     """The signed-in user of an admin request (the admin lets no one else in)."""
@@ -51,7 +55,7 @@ def json_compact(value: Any) -> str:
 
 
 # Levels of nesting a JSON block shows (the API refuses deeper values; older rows may hold them).
-SHOWN_JSON_DEPTH = 32
+SHOWN_JSON_DEPTH = JSON_MAX_DEPTH
 
 
 def json_depth(value: Any) -> int:
@@ -283,6 +287,23 @@ class JSONObjectField(forms.JSONField):
         )
         super().__init__(**kwargs)
 
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError as exc:  # "[[[[..." thousands deep: the user's input, not a 500
+            raise ValidationError(f"The value {TOO_DEEP}", code="too_deep") from exc
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """What a refused form shows again: a value this field refuses as typed, since parsed
+        it would exhaust the stack or, holding a lone surrogate, could not be encoded."""
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+        if data is not None and not self.disabled and json_refusal(value) is not None:
+            return forms.fields.InvalidJSONInput(data)
+        return value
+
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
@@ -292,6 +313,9 @@ class JSONObjectField(forms.JSONField):
         super().validate(value)
         if value is not None and not isinstance(value, dict):
             raise ValidationError(self.error_messages["not_object"], code="not_object")
+        refused = json_refused(value)
+        if refused is not None:
+            raise ValidationError(refused, code="refused_json")
 
 
 # --- Read-only admins ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from atb_site.jsonvalues import json_refused
 from audit.models import ChangeAction
 from audit.services import change_record, model_values
 from botconfig.cache import config_cache_drop
@@ -53,6 +54,7 @@ def bot_register(
     unknown = set(fields) - set(BOT_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "not a field staff can set" for name in sorted(unknown)})
+    _metadata_refuse(fields)
     if config is not None:  # the limits come from it, so the bot's create record has them
         config_refuse(strategy_type=strategy_type, config=config)
         fields.update(limits_of(config)[0])
@@ -77,12 +79,20 @@ def bot_register(
     return bot
 
 
+def _metadata_refuse(fields: dict[str, Any]) -> None:
+    """Refuse metadata nested too deep or holding a lone surrogate, naming the key."""
+    refused = json_refused(fields.get("metadata"))
+    if refused is not None:
+        raise ValidationError({"metadata": [refused]})
+
+
 @transaction.atomic
 def bot_update(*, bot: Bot, data: dict[str, Any], user: User | None, note: str = "") -> Bot:
     """Change staff-editable fields of ``bot``; records old and new values of what changed."""
     unknown = set(data) - set(BOT_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "not a field staff can change" for name in sorted(unknown)})
+    _metadata_refuse(data)
     locked = Bot.objects.select_for_update().get(pk=bot.pk)
     changed = [name for name, value in data.items() if getattr(locked, name) != value]
     if not changed:

@@ -1,7 +1,9 @@
 """What a configuration version must be before it can be put in force.
 
-Two checks, both naming the key and the reason (``risk.stop_loss_pct: must be > 0 (got -5)``):
+Three checks, each naming the key and the reason (``risk.stop_loss_pct: must be > 0 (got -5)``):
 
+- a value JSON fields refuse everywhere (``atb_site.jsonvalues``): nested deeper than the API's
+  JSON_MAX_DEPTH, or holding a lone surrogate, is refused before anything else looks at it;
 - the strategy type's JSON Schema (``config.strategy_schemas``; the ``default`` row serves a
   type without one), which staff edit as data;
 - the risk limits, in code: ``risk.max_*`` are the one source of the bot's limit columns
@@ -23,6 +25,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from atb_site.jsonvalues import json_refused
 from botconfig.models import StrategySchema
 from botconfig.schemas import repository_schemas
 from trading.models import Bot
@@ -96,6 +99,9 @@ def schema_check(document: Any) -> None:
     point inside it (nothing is fetched from elsewhere)."""
     if not isinstance(document, dict):
         raise ValidationError("Not a valid JSON Schema: a schema here is a JSON object.")
+    refused = json_refused(document, whole="it")
+    if refused is not None:
+        raise ValidationError(f"Not a valid JSON Schema: {refused}")
     try:
         validator_for(document).check_schema(document)
     except schema_exceptions.SchemaError as exc:
@@ -190,6 +196,9 @@ def config_errors(
     """The schema ``config`` is checked against, and every refusal (empty: it may go in force)."""
     if not isinstance(config, dict):
         return None, ["A configuration is a JSON object."]
+    refused = json_refused(config, whole="(the configuration):")
+    if refused is not None:  # what the schema check and the database would choke on
+        return None, [refused]
     schema = schema_for(strategy_type, lock=lock)
     errors = [] if schema is None else schema_errors(document=schema.schema, config=config)
     keys = {error.split(":", 1)[0] for error in errors}

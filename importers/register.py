@@ -96,12 +96,12 @@ def bot_registration_apply(*, registration: Registration) -> RegistrationResult:
 
 
 def _refusal(exc: ValidationError) -> str:
+    """One clause per field: "the configuration is refused: a: required; b: required"."""
     if not hasattr(exc, "error_dict"):
         return "; ".join(exc.messages)
     return "; ".join(
-        f"the configuration is refused: {message}" if name == "config" else f"{name}: {message}"
+        ("the configuration is refused" if name == "config" else name) + ": " + "; ".join(messages)
         for name, messages in exc.message_dict.items()
-        for message in messages
     )
 
 

@@ -15,7 +15,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -34,13 +34,18 @@ from botconfig.services import (
     strategy_schema_save,
 )
 from botconfig.validation import config_errors, limits_of
+from tests.config_support import (
+    CONFIG_PERMISSIONS,
+    GOOD,
+    csrf_client,
+    live_trend_bot,
+    staff_member,
+)
 from tests.factories import make_bot
 from trading.models import Bot
 
 pytestmark = pytest.mark.django_db
 
-TREND = next(spec for spec in SPECS if spec.strategy_type == "trend_following")
-GOOD = TREND.config  # the demo's trend-following configuration: valid by its schema
 BAD_VALUES = [
     "risk.max_leverage: must be a number (got 'abc')",
     "risk.stop_loss_pct: must be > 0 (got -5)",
@@ -55,32 +60,17 @@ def with_risk(**risk: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def live_bot(db: None) -> Bot:
-    bot = make_bot("trend_001", strategy_type="trend_following", status="active")
-    config_version_create(bot=bot, config=GOOD, user=None, change_reason="first")
-    bot.refresh_from_db()
-    return bot
+    return live_trend_bot()
 
 
 @pytest.fixture
 def staff(db: None) -> User:
-    user = User.objects.create_user("ops", password="pw", is_staff=True)
-    codenames = [
-        "view_bot",
-        "view_botconfiguration",
-        "add_botconfiguration",
-        "change_botconfiguration",
-        "view_strategyschema",
-        "change_strategyschema",
-    ]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return user
+    return staff_member(*CONFIG_PERMISSIONS)
 
 
 @pytest.fixture
 def client(staff: User) -> Client:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(staff)
-    return client
+    return csrf_client(staff)
 
 
 def post_form(client: Client, url: str, data: dict[str, str]) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from atb_site.jsonvalues import TOO_DEEP
 from importers.core import SourceError, decimal_argument, utc_parse
 from importers.register import Registration, bot_registration_apply
 from trading.models import BotMode
@@ -90,6 +91,8 @@ def _config(path: str | None) -> dict[str, Any]:
         raise CommandError(f"register_bot: cannot read --config {path}: {exc}") from exc
     except ValueError as exc:
         raise CommandError(f"register_bot: --config {path} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # thousands of levels: json.loads runs out of stack
+        raise CommandError(f"register_bot: --config {path}: the value {TOO_DEEP}") from exc
     if not isinstance(value, dict):
         raise CommandError(f"register_bot: --config {path} must hold a JSON object")
     return value
