@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -12,6 +13,9 @@ from atb_site.jsonvalues import TOO_DEEP
 from importers.core import SourceError, decimal_argument, utc_parse
 from importers.register import Registration, bot_registration_apply
 from trading.models import BotMode
+
+# A configuration for mean_reversion (LXAlgo), shipped with the repository; README passes it.
+EXAMPLE = "docs/examples/lxalgo.json"
 
 
 def time_argument(text: str) -> datetime:
@@ -24,9 +28,10 @@ def time_argument(text: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Register a bot with no history to import: the bot, its first configuration version "
-        "(--config file.json, or {}) and an opening balance (manual snapshot, balance = equity "
-        "= --initial-capital) at --at or now. Running it again with the same values changes "
-        "nothing; different values for an existing bot are refused."
+        f"(--config file.json, e.g. {EXAMPLE}; without it {{}}, which the schema of a "
+        "strategy type that requires keys refuses) and an opening balance (manual snapshot, "
+        "balance = equity = --initial-capital) at --at or now. Running it again with the same "
+        "values changes nothing; different values for an existing bot are refused."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,7 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--exchange", default="binance")
         parser.add_argument("--base-currency", default="USDT")
         parser.add_argument("--mode", choices=BotMode.values, default=BotMode.PAPER)
-        parser.add_argument("--config", help="A JSON file: the bot's first configuration.")
+        parser.add_argument(
+            "--config",
+            help=f"A JSON file: the bot's first configuration, valid by its strategy type's "
+            f"schema (e.g. {EXAMPLE} for mean_reversion).",
+        )
         parser.add_argument(
             "--at",
             type=time_argument,
@@ -65,7 +74,7 @@ class Command(BaseCommand):
                 if options["dry_run"]:
                     transaction.set_rollback(True)
         except (SourceError, ValueError) as exc:
-            raise CommandError(f"register_bot: {exc}") from exc
+            raise CommandError(f"register_bot: {exc}{_hint(exc, options)}") from exc
         bot_id = result.bot.bot_id
         if not result.created:
             self.stdout.write(
@@ -80,6 +89,20 @@ class Command(BaseCommand):
             f"{result.opening.balance_usd} ({result.opening.snapshot_type}) at "
             f"{result.opening.ts.isoformat()}"
         )
+
+
+def _hint(exc: Exception, options: dict[str, Any]) -> str:
+    """What to do when the {} used for a missing --config is what the schema refused."""
+    refusal = exc.__cause__
+    refused_config = isinstance(refusal, ValidationError) and "config" in getattr(
+        refusal, "error_dict", {}
+    )
+    if options["config"] is not None or not refused_config:
+        return ""
+    return (
+        ". No --config was given, so the configuration was {}: give the bot's with --config "
+        f"file.json ({EXAMPLE} is one for mean_reversion)"
+    )
 
 
 def _config(path: str | None) -> dict[str, Any]:
