@@ -307,6 +307,12 @@ class JSONObjectField(forms.JSONField):
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
+        depth = json_depth(value)
+        if depth > JSON_MAX_DEPTH:  # a row written before nesting was limited: too deep to show
+            return (
+                f"(Not shown: the stored value nests {depth} levels deep, deeper than the "
+                f"{JSON_MAX_DEPTH} a JSON value may. Enter a new value to replace it.)"
+            )
         return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=self.encoder)
 
     def validate(self, value: Any) -> None:

@@ -30,6 +30,7 @@ from botconfig.services import (
     strategy_schema_save,
 )
 from tests.config_support import CONFIG_PERMISSIONS, GOOD, csrf_client, live_trend_bot, staff_member
+from tests.factories import make_bot
 from trading.api.shapes import JSON_MAX_DEPTH
 from trading.models import Bot
 
@@ -279,3 +280,30 @@ def test_register_bot_refuses_a_config_file_nested_thousands_deep(tmp_path: Path
 
     assert str(refused.value) == f"register_bot: --config {path}: the value {DEEP_ERROR}"
     assert everything() == before
+
+
+def test_a_bot_whose_metadata_was_stored_too_deep_opens_with_a_note_and_can_be_replaced(
+    client: Client,
+) -> None:
+    bot = make_bot("deep_001", metadata={"n": nested(930)})  # as written before the limit
+    url = reverse("admin:trading_bot_change", args=[bot.pk])
+
+    page = client.get(url)
+    replaced = client.post(
+        url,
+        {
+            **BOT_FORM,
+            "name": bot.name,
+            "metadata": '{"a": 1}',
+            "csrfmiddlewaretoken": page.context["csrf_token"],
+        },
+    )
+
+    assert page.status_code == 200
+    assert (
+        "(Not shown: the stored value nests 931 levels deep, deeper than the 32 a JSON value "
+        "may. Enter a new value to replace it.)</textarea>"
+    ) in page.content.decode()
+    assert replaced.status_code == 302
+    bot.refresh_from_db()
+    assert bot.metadata == {"a": 1}
