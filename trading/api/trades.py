@@ -32,7 +32,7 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
                 errors.append((name, "is required when status is closed"))
     elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
         errors.append(("exit_time", "must be null while the trade is open"))
-    return errors or _derived_overflow(row)
+    return errors or value_overflow(row, ("entry_price",), "trade") or _derived_overflow(row)
 
 
 # The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them.
@@ -65,6 +65,32 @@ class _Column:
 
 _USD_COLUMN = _Column.of(_PNL_USD)
 _PCT_COLUMN = _Column.of(_PNL_PCT)
+
+
+def value_overflow(
+    row: dict[str, Any], prices: tuple[str, ...], what: str
+) -> list[tuple[str | None, str]]:
+    """The error on ``quantity`` when quantity x one of ``prices`` (those not null) would not
+    fit a USD column: analytics sums these values (exposure in the snapshots, the risk_metrics
+    rows and the risk check), and one value too large would make every run of those fail for
+    the whole fleet. Its bound keeps every sum within the NUMERIC(38, 8) columns that hold
+    them. One multiplication and one comparison per price, on the hot path."""
+    quantity = row["quantity"]
+    for name in prices:
+        price = row[name]
+        if price is None:
+            continue
+        value = quantity * price
+        if _USD_COLUMN.overflows(value):
+            return [
+                (
+                    "quantity",
+                    f"quantity x {name} = {value.normalize():f} USD, more than the "
+                    f"{_USD_COLUMN.safe} USD a {what}'s value may be (the USD columns hold "
+                    f"{_USD_COLUMN.digits} digits before the point)",
+                )
+            ]
+    return []
 
 
 def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
