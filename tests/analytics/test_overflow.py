@@ -230,3 +230,27 @@ def test_the_risk_check_of_the_largest_legal_fleet_writes_its_breaches(fleet: li
         for kind, value in (("daily_loss_limit", loss), ("position_size_limit", LARGEST))
     ]
     assert RiskEvent.objects.count() == 6
+
+
+def test_a_drawdown_past_what_its_column_holds_is_stored_at_the_bound_every_bot_rolled_up(
+    db: None,
+) -> None:
+    """A legal loss of 10^11 on 10,000 of capital is a drawdown of 10^9 %: NUMERIC(12, 6) holds
+    less than 10^6, so it is stored at the bound (as the ratios are) instead of failing the
+    statement that writes every bot's row."""
+    ruined, other = make_bot("ruined"), make_bot("other")
+    now = timezone.now()
+    make_closed_trade(
+        ruined,
+        pnl_usd=Decimal("-100000000000"),
+        entry_time=now - timedelta(minutes=2),
+        exit_time=now - timedelta(minutes=1),
+    )
+
+    assert tasks.risk_metrics_rollup_today() == 2
+
+    rows = RiskMetric.objects.filter(date=now.astimezone(UTC).date()).order_by("bot_id")
+    assert list(rows.values_list("bot_id", "max_drawdown_pct", "equity_close_usd")) == [
+        (other.bot_id, Decimal(0), Decimal(10000)),
+        (ruined.bot_id, Decimal("999999.999999"), Decimal("-99999990000")),
+    ]
