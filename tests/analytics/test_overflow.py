@@ -6,11 +6,12 @@ totals, the daily risk_metrics sums and equity) hold any sum of legal rows (NUME
 Everything goes through the real API, the real tasks and the real services.
 """
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -18,10 +19,11 @@ from analytics import tasks
 from analytics.models import PortfolioSnapshot
 from analytics.services.risk import risk_limits_check
 from audit.models import RiskEvent
+from tests.analytics.test_portfolio import refresh_views
 from tests.api.conftest import client_with
 from tests.factories import make_bot, make_closed_trade
 from trading.models import AccountBalance, Bot, Position, RiskMetric, Trade
-from trading.services.tokens import bot_token_create
+from trading.services.tokens import bot_token_create, staff_token_create
 
 POSITIONS = "/api/v1/positions/"
 TRADES = "/api/v1/trades/"
@@ -254,3 +256,51 @@ def test_a_drawdown_past_what_its_column_holds_is_stored_at_the_bound_every_bot_
         (other.bot_id, Decimal(0), Decimal(10000)),
         (ruined.bot_id, Decimal("999999.999999"), Decimal("-99999990000")),
     ]
+
+
+def ruin(equity: Decimal) -> None:
+    """A loss that leaves the fleet's realized equity at 10^-8, then a legal loss of ~10^12 the
+    next day: a daily return of -10^20, and 19 quiet days after (21 days of returns); the bot
+    reports ``equity``. VaR 99 is ~0.8 x 10^20 x ``equity``; VaR 95 is 0.999999999999 x it."""
+    refresh_views()
+    bot = make_bot("ruin", initial_capital_usd=Decimal(10000))
+    today = datetime.combine(timezone.now().astimezone(UTC).date(), time(), tzinfo=UTC)
+    for days, pnl in ((21, "-9999.99999999"), (20, "-999999999999")):
+        exit_ = today - timedelta(days=days) + timedelta(hours=12)
+        make_closed_trade(
+            bot, pnl_usd=Decimal(pnl), entry_time=exit_ - timedelta(hours=1), exit_time=exit_
+        )
+    AccountBalance.objects.create(bot=bot, ts=timezone.now(), balance_usd=equity, equity_usd=equity)
+
+
+def test_a_var_beyond_what_its_column_holds_is_null_and_the_snapshot_is_taken(db: None) -> None:
+    """VaR 99 at ~10^32 is past the 30 digits NUMERIC(38, 8) holds (and past what the default
+    28-digit context can round): it is null, as without enough days; VaR 95 and the snapshot
+    stand."""
+    ruin(PNL)
+
+    assert tasks.portfolio_snapshot() is not None
+
+    snapshot = PortfolioSnapshot.objects.get()
+    q95 = Decimal(repr(float(Decimal("-9999.99999999") / 10000)))  # as SQL: numeric, then float8
+    assert (snapshot.var_95_usd, snapshot.var_99_usd) == (
+        (-q95 * PNL).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP),
+        None,
+    )
+
+
+def test_a_var_of_25_digits_renders_in_the_summary_and_the_snapshots(db: None) -> None:
+    ruin(Decimal(100000))
+    tasks.portfolio_snapshot()
+    var_99 = PortfolioSnapshot.objects.values_list("var_99_usd", flat=True).get()
+    assert var_99 is not None and 10**24 < var_99 < 10**25
+    staff = User.objects.create_user("analyst", password="pw", is_staff=True)
+    client = client_with(staff_token_create(user=staff).key)
+
+    summary = client.get("/api/v1/portfolio/summary/")
+    snapshots = client.get("/api/v1/portfolio/snapshots/")
+
+    assert summary.status_code == 200, summary.content
+    assert summary.json()["var_99_usd"] == f"{var_99:f}"
+    assert snapshots.status_code == 200, snapshots.content
+    assert snapshots.json()["results"][0]["var_99_usd"] == f"{var_99:f}"
