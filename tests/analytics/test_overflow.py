@@ -21,8 +21,10 @@ from analytics.services.risk import risk_limits_check
 from audit.models import RiskEvent
 from tests.analytics.test_portfolio import refresh_views
 from tests.api.conftest import client_with
-from tests.factories import make_bot, make_closed_trade
+from tests.factories import T0, make_bot, make_closed_trade
 from trading.models import AccountBalance, Bot, Position, RiskMetric, Trade
+from trading.services.ingest import RowsRefused, position_upsert_many, trade_upsert_many
+from trading.services.ingest.positions import POSITION_COLUMNS
 from trading.services.tokens import bot_token_create, staff_token_create
 
 POSITIONS = "/api/v1/positions/"
@@ -304,3 +306,43 @@ def test_a_var_of_25_digits_renders_in_the_summary_and_the_snapshots(db: None) -
     assert summary.json()["var_99_usd"] == f"{var_99:f}"
     assert snapshots.status_code == 200, snapshots.content
     assert snapshots.json()["results"][0]["var_99_usd"] == f"{var_99:f}"
+
+
+def test_the_services_refuse_the_value_too_for_writers_past_the_api(db: None) -> None:
+    """The importers call the ingest services directly: the same bound, RowsRefused on quantity
+    (which an import reports naming the row), nothing written."""
+    bot = make_bot("importer")
+    position = dict.fromkeys(name for name, _ in POSITION_COLUMNS) | {
+        "symbol": "OV2/USDT",
+        "exchange": "binance",
+        "side": "long",
+        "status": "open",
+        "quantity": Decimal("1e17"),
+        "initial_quantity": Decimal("1e17"),
+        "avg_entry_price": Decimal("1e17"),  # 10^34 USD
+        "unrealized_pnl_usd": Decimal(0),
+        "realized_pnl_usd": Decimal(0),
+        "leverage": Decimal(1),
+        "opened_at": T0,
+        "metadata": {},
+    }
+    trade = {
+        "trade_id": "t1", "symbol": "OV2/USDT", "exchange": "binance", "side": "long",
+        "quantity": Decimal("111111111111"), "entry_price": Decimal(10), "exit_price": None,
+        "entry_time": T0, "exit_time": None, "fees_usd": Decimal(0), "pnl_usd": None,
+        "pnl_pct": None, "status": "open", "source": "live", "leverage": Decimal(1),
+        "exit_reason": "", "entry_tag": "", "strategy_data": {},
+    }  # fmt: skip
+
+    with pytest.raises(RowsRefused) as positions:
+        position_upsert_many(bot=bot, rows=[position])
+    with pytest.raises(RowsRefused) as trades:
+        trade_upsert_many(bot=bot, rows=[trade])
+
+    assert positions.value.errors == [
+        (0, "quantity", "quantity x avg_entry_price = 10000000000000000000000000000000000 USD, "
+         "more than the 999999999999.99999999 USD a position's value may be (the USD columns "
+         "hold 12 digits before the point)"),
+    ]  # fmt: skip
+    assert [(i, f) for i, f, _ in trades.value.errors] == [(0, "quantity")]
+    assert (Position.objects.count(), Trade.objects.count()) == (0, 0)

@@ -2,8 +2,7 @@
 
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -18,6 +17,7 @@ from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
+from trading.services.ingest.common import NumericBound, value_problem
 
 MAX_TRADES = 5_000
 
@@ -40,57 +40,17 @@ _PNL_USD = usd()
 _PNL_PCT = pct()
 
 
-@dataclass(frozen=True)
-class _Column:
-    digits: int  # before the point
-    quantum: Decimal
-    safe: Decimal  # any value of smaller magnitude fits, however it rounds
-
-    @classmethod
-    def of(cls, spec: F) -> "_Column":
-        digits = spec.max_digits - spec.places
-        quantum = Decimal(1).scaleb(-spec.places)
-        return cls(digits, quantum, Decimal(10) ** digits - quantum)
-
-    def overflows(self, value: Decimal) -> bool:
-        """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
-        if -self.safe < value < self.safe:  # nearly always: one comparison
-            return False
-        try:
-            rounded = value.quantize(self.quantum)
-        except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
-            return True
-        return rounded.adjusted() >= self.digits
-
-
-_USD_COLUMN = _Column.of(_PNL_USD)
-_PCT_COLUMN = _Column.of(_PNL_PCT)
+_USD_COLUMN = NumericBound.of(_PNL_USD.max_digits, _PNL_USD.places)
+_PCT_COLUMN = NumericBound.of(_PNL_PCT.max_digits, _PNL_PCT.places)
 
 
 def value_overflow(
     row: dict[str, Any], prices: tuple[str, ...], what: str
 ) -> list[tuple[str | None, str]]:
-    """The error on ``quantity`` when quantity x one of ``prices`` (those not null) would not
-    fit a USD column: analytics sums these values (exposure in the snapshots, the risk_metrics
-    rows and the risk check), and one value too large would make every run of those fail for
-    the whole fleet. Its bound keeps every sum within the NUMERIC(38, 8) columns that hold
-    them. One multiplication and one comparison per price, on the hot path."""
-    quantity = row["quantity"]
-    for name in prices:
-        price = row[name]
-        if price is None:
-            continue
-        value = quantity * price
-        if _USD_COLUMN.overflows(value):
-            return [
-                (
-                    "quantity",
-                    f"quantity x {name} = {value.normalize():f} USD, more than the "
-                    f"{_USD_COLUMN.safe} USD a {what}'s value may be (the USD columns hold "
-                    f"{_USD_COLUMN.digits} digits before the point)",
-                )
-            ]
-    return []
+    """The error on ``quantity`` when quantity x one of ``prices`` would not fit a USD column
+    (value_problem: the service refuses it too, for the importers)."""
+    problem = value_problem(row, prices, what)
+    return [] if problem is None else [("quantity", problem)]
 
 
 def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
