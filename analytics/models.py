@@ -10,7 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
-from trading.db import PctField, UsdField, schema_table
+from trading.db import PctField, UsdField, UsdSumField, schema_table
 from trading.models import Bot
 
 
@@ -22,18 +22,18 @@ class PortfolioSnapshot(models.Model):
         help_text="When the figures were read: within the bucket, or later for a bucket a "
         "missed run left empty and a later run filled (with the figures of that later time).",
     )
-    total_equity_usd = UsdField()
-    total_balance_usd = UsdField()
-    unrealized_pnl_usd = UsdField(default=0)
-    realized_pnl_today_usd = UsdField(default=0)
-    gross_exposure_usd = UsdField(default=0)
-    net_exposure_usd = UsdField(default=0)
-    long_exposure_usd = UsdField(default=0)
-    short_exposure_usd = UsdField(default=0)
+    total_equity_usd = UsdSumField()
+    total_balance_usd = UsdSumField()
+    unrealized_pnl_usd = UsdSumField(default=0)
+    realized_pnl_today_usd = UsdSumField(default=0)
+    gross_exposure_usd = UsdSumField(default=0)
+    net_exposure_usd = UsdSumField(default=0)
+    long_exposure_usd = UsdSumField(default=0)
+    short_exposure_usd = UsdSumField(default=0)
     open_positions = models.PositiveIntegerField(default=0)
     active_bots = models.PositiveIntegerField(default=0)
-    var_95_usd = UsdField(null=True, blank=True)
-    var_99_usd = UsdField(null=True, blank=True)
+    var_95_usd = UsdSumField(null=True, blank=True)
+    var_99_usd = UsdSumField(null=True, blank=True)
     per_bot = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -41,6 +41,13 @@ def UsdField(**kwargs: Any) -> models.DecimalField:
     return models.DecimalField(max_digits=20, decimal_places=8, **kwargs)
 
 
+def UsdSumField(**kwargs: Any) -> models.DecimalField:
+    """Sums of USD amounts over many rows (positions, balances, trades): NUMERIC(38, 8), the
+    same scale with 30 digits before the point, so no sum of up to 10^18 rows that each fit
+    UsdField (or a position's value, quantity x price, held to the same bound) can overflow."""
+    return models.DecimalField(max_digits=38, decimal_places=8, **kwargs)
+
+
 def PctField(**kwargs: Any) -> models.DecimalField:
     """Percentages and ratios: NUMERIC(12, 6)."""
     return models.DecimalField(max_digits=12, decimal_places=6, **kwargs)

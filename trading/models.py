@@ -8,7 +8,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from trading.db import PctField, QuantityField, UsdField, choices_check, schema_table
+from trading.db import (
+    PctField,
+    QuantityField,
+    UsdField,
+    UsdSumField,
+    choices_check,
+    schema_table,
+)
 
 SCHEMA = "trading"
 
@@ -523,18 +530,18 @@ class RiskMetric(models.Model):
     wins = models.PositiveIntegerField(default=0)
     losses = models.PositiveIntegerField(default=0)
     win_rate = PctField(null=True, blank=True)
-    gross_profit_usd = UsdField(default=0)
-    gross_loss_usd = UsdField(default=0)
-    net_pnl_usd = UsdField(default=0)
-    fees_usd = UsdField(default=0)
+    gross_profit_usd = UsdSumField(default=0)
+    gross_loss_usd = UsdSumField(default=0)
+    net_pnl_usd = UsdSumField(default=0)
+    fees_usd = UsdSumField(default=0)
     profit_factor = PctField(null=True, blank=True)
     expectancy_usd = UsdField(null=True, blank=True)
     max_drawdown_pct = PctField(null=True, blank=True)
     sharpe_30d = PctField(null=True, blank=True)
     sortino_30d = PctField(null=True, blank=True)
-    exposure_usd = UsdField(default=0)
-    equity_close_usd = UsdField(null=True, blank=True)
-    equity_peak_usd = UsdField(
+    exposure_usd = UsdSumField(default=0)
+    equity_close_usd = UsdSumField(null=True, blank=True)
+    equity_peak_usd = UsdSumField(
         null=True,
         blank=True,
         help_text="Running peak of the realized equity curve up to the end of the day; the next "

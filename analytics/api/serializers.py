@@ -22,7 +22,8 @@ from trading.models import BotMode, BotStatus
 
 
 def money(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=32, decimal_places=8, **kwargs)
+    """USD as the widest column holds it (NUMERIC(38, 8), sums): anything stored renders."""
+    return serializers.DecimalField(max_digits=38, decimal_places=8, **kwargs)
 
 
 def ratio(help_text: str, **kwargs: Any) -> serializers.FloatField:
@@ -240,7 +241,11 @@ class PortfolioSummaryOutputSerializer(serializers.Serializer):
     net_exposure_usd = money()
     open_positions = serializers.IntegerField()
     active_bots = serializers.IntegerField()
-    var_95_usd = money(allow_null=True, help_text="Null with fewer than 20 days of returns.")
+    var_95_usd = money(
+        allow_null=True,
+        help_text="Null with fewer than 20 days of returns, or at 10^30 or more (a return "
+        "against a realized equity near zero).",
+    )
     var_99_usd = money(allow_null=True)
     var_days = serializers.IntegerField(help_text="Daily returns in the trailing 90-day window.")
     bots = PortfolioBotOutputSerializer(many=True)

@@ -10,7 +10,7 @@ the next refresh.)
 """
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from django.db.models import QuerySet
@@ -190,13 +190,20 @@ ORDER BY p.period_start
 """  # noqa: S608 - constant text; values are parameters
 
 
-def _value_at_risk(quantile: float | None, equity: Decimal) -> Decimal:
-    """-quantile x equity, 0 where the quantile is not a loss."""
+# VaR at or past this is not a figure (a daily return against a realized equity near zero):
+# null, and NUMERIC(38, 8), the snapshot's column, always holds the rest.
+VAR_BOUND = Decimal(10) ** 30
+
+
+def _value_at_risk(quantile: float | None, equity: Decimal) -> Decimal | None:
+    """-quantile x equity, 0 where the quantile is not a loss; None where that is VAR_BOUND or
+    more (computed with the digits it needs: the default 28 would fail to round it)."""
     if quantile is None or quantile >= 0:
         return Decimal(0)
-    result = usd(Decimal(repr(-quantile)) * equity)
+    with localcontext(prec=80):
+        result = usd(Decimal(repr(-quantile)) * equity)
     assert result is not None  # noqa: S101 - usd() keeps a Decimal a Decimal
-    return result
+    return result if abs(result) < VAR_BOUND else None
 
 
 def portfolio_summary(*, now: datetime | None = None) -> dict[str, Any]:

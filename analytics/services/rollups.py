@@ -32,7 +32,8 @@ from django.utils import timezone
 from trading.models import RiskMetricsBacklog
 
 # NUMERIC(12, 6) columns hold ratios below a million; a ratio past it (a profit factor over a
-# loss of a cent) is stored at the bound rather than failing the whole rollup.
+# loss of a cent, a drawdown of a loss many times the capital) is stored at the bound rather
+# than failing the statement that writes every bot's row.
 RATIO_BOUND = "999999.999999"
 WINDOW_DAYS = 30
 
@@ -183,7 +184,7 @@ SELECT r.bot_id, %(day)s, r.trades_closed, r.wins, r.losses,
        r.gross_profit, r.gross_loss, r.net_pnl, r.fees,
        {_ratio("r.gross_profit / NULLIF(r.gross_loss, 0)")},
        round(r.net_pnl / NULLIF(r.trades_closed, 0), 8),
-       round(r.max_drawdown, 6),
+       {_ratio("r.max_drawdown")},
        CASE WHEN q.days >= 2 AND q.deviation > 0
             THEN {_ratio("q.mean / q.deviation * sqrt(365::numeric)")} END,
        CASE WHEN q.days >= 2 AND q.downside > 0

@@ -19,7 +19,11 @@ from trading.api.common import bot_of_request, bot_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, usd
-from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
+from trading.api.trades import (
+    IDEMPOTENCY_PARAMETER,
+    UpsertCountsOutputSerializer,
+    value_overflow,
+)
 from trading.models import PositionStatus, TradeSide
 from trading.services.ingest import position_upsert_many
 
@@ -35,7 +39,7 @@ def _position_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
             errors.append(("closed_at", "must be null unless status is closed"))
         elif row["closed_at"] < row["opened_at"]:
             errors.append(("closed_at", "must not be before opened_at"))
-    return errors
+    return errors or value_overflow(row, ("avg_entry_price", "current_price"), "position")
 
 
 def _price(**kw: Any) -> F:

@@ -2,8 +2,7 @@
 
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -18,6 +17,7 @@ from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
+from trading.services.ingest.common import NumericBound, value_problem
 
 MAX_TRADES = 5_000
 
@@ -32,7 +32,7 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
                 errors.append((name, "is required when status is closed"))
     elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
         errors.append(("exit_time", "must be null while the trade is open"))
-    return errors or _derived_overflow(row)
+    return errors or value_overflow(row, ("entry_price",), "trade") or _derived_overflow(row)
 
 
 # The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them.
@@ -40,31 +40,17 @@ _PNL_USD = usd()
 _PNL_PCT = pct()
 
 
-@dataclass(frozen=True)
-class _Column:
-    digits: int  # before the point
-    quantum: Decimal
-    safe: Decimal  # any value of smaller magnitude fits, however it rounds
-
-    @classmethod
-    def of(cls, spec: F) -> "_Column":
-        digits = spec.max_digits - spec.places
-        quantum = Decimal(1).scaleb(-spec.places)
-        return cls(digits, quantum, Decimal(10) ** digits - quantum)
-
-    def overflows(self, value: Decimal) -> bool:
-        """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
-        if -self.safe < value < self.safe:  # nearly always: one comparison
-            return False
-        try:
-            rounded = value.quantize(self.quantum)
-        except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
-            return True
-        return rounded.adjusted() >= self.digits
+_USD_COLUMN = NumericBound.of(_PNL_USD.max_digits, _PNL_USD.places)
+_PCT_COLUMN = NumericBound.of(_PNL_PCT.max_digits, _PNL_PCT.places)
 
 
-_USD_COLUMN = _Column.of(_PNL_USD)
-_PCT_COLUMN = _Column.of(_PNL_PCT)
+def value_overflow(
+    row: dict[str, Any], prices: tuple[str, ...], what: str
+) -> list[tuple[str | None, str]]:
+    """The error on ``quantity`` when quantity x one of ``prices`` would not fit a USD column
+    (value_problem: the service refuses it too, for the importers)."""
+    problem = value_problem(row, prices, what)
+    return [] if problem is None else [("quantity", problem)]
 
 
 def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from trading.models import Bot
@@ -66,6 +66,64 @@ class RowsRefused(Exception):
     def __init__(self, errors: list[tuple[int, str | None, str]]) -> None:
         super().__init__(f"{len(errors)} rows refused")
         self.errors = errors
+
+
+@dataclass(frozen=True)
+class NumericBound:
+    """What a NUMERIC(max_digits, places) column holds."""
+
+    digits: int  # before the point
+    quantum: Decimal
+    safe: Decimal  # any value of smaller magnitude fits, however it rounds
+
+    @classmethod
+    def of(cls, max_digits: int, places: int) -> "NumericBound":
+        digits = max_digits - places
+        quantum = Decimal(1).scaleb(-places)
+        return cls(digits, quantum, Decimal(10) ** digits - quantum)
+
+    def overflows(self, value: Decimal) -> bool:
+        """Whether ``value``, rounded to the column's scale, has more digits than it holds."""
+        if -self.safe < value < self.safe:  # nearly always: one comparison
+            return False
+        try:
+            rounded = value.quantize(self.quantum)
+        except InvalidOperation:  # more digits than Decimal's 28: far beyond any column
+            return True
+        return rounded.adjusted() >= self.digits
+
+
+USD_BOUND = NumericBound.of(20, 8)
+
+
+def value_problem(row: dict[str, Any], prices: tuple[str, ...], what: str) -> str | None:
+    """Why quantity x one of ``prices`` (those not null) cannot be a row's value, or None.
+
+    Analytics sums these values (exposure in the snapshots, the risk_metrics rows and the risk
+    check); one too large would make every run of those fail for the whole fleet. Held to what
+    a USD column holds, every sum fits the NUMERIC(38, 8) columns that keep them. One
+    multiplication and one comparison per price: cheap on the hot path."""
+    quantity = row["quantity"]
+    for name in prices:
+        price = row.get(name)
+        if price is not None and USD_BOUND.overflows(value := quantity * price):
+            return (
+                f"quantity x {name} = {value.normalize():f} USD, more than the "
+                f"{USD_BOUND.safe} USD a {what}'s value may be (the USD columns hold "
+                f"{USD_BOUND.digits} digits before the point)"
+            )
+    return None
+
+
+def values_check(rows: list[dict[str, Any]], prices: tuple[str, ...], what: str) -> None:
+    """RowsRefused on ``quantity`` of every row whose value_problem is not None."""
+    errors: list[tuple[int, str | None, str]] = [
+        (index, "quantity", problem)
+        for index, row in enumerate(rows)
+        if (problem := value_problem(row, prices, what)) is not None
+    ]
+    if errors:
+        raise RowsRefused(errors)
 
 
 class OrderNotFound(LookupError):

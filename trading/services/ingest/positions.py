@@ -16,6 +16,7 @@ from trading.services.ingest.common import (
     lock_bot_table,
     unnest_sql,
     upsert_counts,
+    values_check,
 )
 
 # --- positions ------------------------------------------------------------------------------
@@ -43,6 +44,9 @@ POSITION_COLUMNS: tuple[Column, ...] = (
     ("metadata", "jsonb"),
 )
 _POSITION_KEY = ("symbol", "exchange", "side")
+# A position's value is quantity x each of these (the analytics sums take the current price,
+# else the average entry price).
+POSITION_PRICES = ("avg_entry_price", "current_price")
 
 # Open and partially closed positions: an upsert on the partial unique index
 # positions_one_open_per_bot_symbol_side (its predicate, written the same way).
@@ -101,9 +105,13 @@ def position_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCount
     One bot's position writes run one at a time (a per-bot lock): a batch is two statements,
     closes then opens, and two batches crossing (each closing what the other reopens) would
     otherwise deadlock; and no constraint backs a closed position's key.
+
+    RowsRefused, nothing written, names a row whose value (quantity x price) a USD column
+    cannot hold (value_problem).
     """
     if not rows:
         return UpsertCounts(0, 0, 0)
+    values_check(rows, POSITION_PRICES, "position")
     still_open = [r for r in rows if r["status"] != PositionStatus.CLOSED]
     closing = [r for r in rows if r["status"] == PositionStatus.CLOSED]
     created = updated = 0

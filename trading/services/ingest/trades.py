@@ -14,6 +14,7 @@ from trading.services.ingest.common import (
     UpsertCounts,
     array_literal,
     key_order_sql,
+    values_check,
 )
 
 # Columns a bot sends for a trade, in the order of the statement below.
@@ -81,10 +82,12 @@ def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     """Insert new trades and update changed ones, keyed by (bot, trade_id), in one statement.
 
     A trade sent again with the same content is left alone (``unchanged``). A batch with a
-    trade entered before today also marks the risk_metrics days it makes stale.
+    trade entered before today also marks the risk_metrics days it makes stale. RowsRefused,
+    nothing written, names a trade whose quantity x entry_price a USD column cannot hold.
     """
     if not rows:
         return UpsertCounts(0, 0, 0)
+    values_check(rows, ("entry_price",), "trade")
     params: dict[str, Any] = {"bot_id": bot.bot_id}
     for name, kind in TRADE_COLUMNS:
         params[name] = array_literal(kind, [r[name] for r in rows])
