@@ -35,8 +35,8 @@ from trading.api.shapes import (
     choice,
     ident,
     is_identifier,
+    json_problem,
     moment,
-    nests_within_limit,
     quantity,
 )
 from trading.api.trades import IDEMPOTENCY_PARAMETER
@@ -89,8 +89,6 @@ def _candle_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
         )
     if ts > timezone.now() + FUTURE_SKEW:
         errors.append(("ts", "must not be in the future"))
-    if "\\u0000" in indicators_json(row["indicators"]):
-        errors.append(("indicators", "may not contain NUL characters"))
     return errors
 
 
@@ -191,11 +189,9 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
             return None
         indicators_text = "{}"
     elif type(indicators) is dict:
-        if not nests_within_limit(indicators):
+        if json_problem(indicators) is not None:  # the Shape names it
             return None
         indicators_text = indicators_json(indicators)
-        if "\\u0000" in indicators_text:  # PostgreSQL's jsonb holds no NUL
-            return None
     else:
         return None
     return (symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators_text)
