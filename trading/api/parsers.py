@@ -1,11 +1,14 @@
 """JSON bodies parsed with every number read from its text: money never passes through a float."""
 
+import io
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
@@ -120,3 +123,62 @@ def _lone_surrogate_in(item: Any, field: str | None) -> tuple[str | None, str] |
 def _printable(text: str) -> str:
     """``text`` with each surrogate written as its escape, so the answer can be encoded."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class ChunkedBodyMiddleware:
+    """An /api/ body sent with ``Transfer-Encoding: chunked`` and no Content-Length, read.
+
+    Django reads a body only as far as its Content-Length says, so without one it reads nothing
+    and DRF parses an empty body ("trade_id is required"). Where the server decodes the chunks
+    and ends the input with the body (WSGI's ``wsgi.input_terminated``, as gunicorn sets it),
+    the body is read here, at most API_MAX_BODY_BYTES + 1 bytes, and handed on with its length
+    (one byte over is the parser's 413). Where it cannot (Django's development server), a JSON
+    411 asks for a Content-Length.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        if (
+            "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and not meta.get("CONTENT_LENGTH")
+            and request.path_info.startswith("/api/")
+        ):
+            refusal = _read_chunked(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+
+def _read_chunked(request: HttpRequest) -> HttpResponse | None:
+    environ = request.META
+    if not environ.get("wsgi.input_terminated"):
+        return JsonResponse(
+            {
+                "error": "length_required",
+                "detail": "This server cannot read a chunked body; send it with a Content-Length.",
+                "errors": [
+                    {
+                        "field": "body",
+                        "reason": "Transfer-Encoding: chunked without a Content-Length",
+                    }
+                ],
+            },
+            status=status.HTTP_411_LENGTH_REQUIRED,
+        )
+    limit = settings.API_MAX_BODY_BYTES
+    raw = environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        return JsonResponse(
+            {
+                "error": "payload_too_large",
+                "detail": f"The body is over {limit} bytes, the most this API reads.",
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    # What WSGIRequest would have built had the client sent a Content-Length.
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    request._stream = io.BytesIO(raw)
+    return None
