@@ -35,8 +35,8 @@ from trading.api.shapes import (
     choice,
     ident,
     is_identifier,
-    json_problem,
     moment,
+    nests_within_limit,
     quantity,
 )
 from trading.api.trades import IDEMPOTENCY_PARAMETER
@@ -189,7 +189,7 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
             return None
         indicators_text = "{}"
     elif type(indicators) is dict:
-        if json_problem(indicators) is not None:  # the Shape names it
+        if not nests_within_limit(indicators):
             return None
         indicators_text = indicators_json(indicators)
     else:

@@ -17,6 +17,7 @@ from typing import Any
 from rest_framework import serializers
 
 from trading.api.errors import FieldError, InvalidInput
+from trading.api.parsers import RefusedArray, RefusedObject
 
 _MISSING = object()
 
@@ -172,70 +173,44 @@ def _int(f: F, value: Any) -> int:
 def _object(f: F, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
-    problem = json_problem(value)
-    if problem is not None:
-        raise Invalid(problem)
+    if type(value) is RefusedObject:  # a NUL or a number jsonb cannot hold (parsers.py)
+        raise Invalid(value.reason)
+    if not nests_within_limit(value):
+        raise Invalid(_TOO_DEEP)
     return value
 
 
 def _list(f: F, value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise Invalid("must be a JSON array")
-    problem = json_problem(value)
-    if problem is not None:
-        raise Invalid(problem)
+    if type(value) is RefusedArray:
+        raise Invalid(value.reason)
+    if not nests_within_limit(value):
+        raise Invalid(_TOO_DEEP)
     return value
 
 
-_TOO_DEEP = f"nests deeper than {JSON_MAX_DEPTH} levels of objects and arrays"
-_NUL = "may not contain NUL characters"
-# jsonb keeps a number as PostgreSQL's numeric, which holds 131072 digits before the point and
-# 16383 after: 9.9e131071 and 1e-16383 are stored, 1e131072, 1e-16384 and 1.5e-16383 are
-# refused ("value overflows numeric format"), as PostgreSQL 15 and 18 answer alike.
-_NUMERIC_MAX_ADJUSTED = 131_071
-_NUMERIC_MIN_EXPONENT = -16_383
-_NUMBER_TOO_BIG = (
-    "holds a number PostgreSQL cannot store: at most 131072 digits before the point and 16383 after"
-)
-
-
-def json_problem(value: dict[str, Any] | list[Any]) -> str | None:
-    """Why a JSON object or array cannot be stored in a jsonb column, or None: it nests more
-    than JSON_MAX_DEPTH levels (itself the first), holds a NUL in a key or a string, or a number
-    beyond PostgreSQL's numeric. One walk, descending into containers only; integers need no
-    check (Python reads at most 4,300 digits)."""
+def nests_within_limit(value: dict[str, Any] | list[Any]) -> bool:
+    """Whether a JSON object or array nests at most JSON_MAX_DEPTH levels, itself the first."""
     if not value:
-        return None
-    return _problem_within(value, JSON_MAX_DEPTH - 1)
+        return True
+    return _nests_within(value.values() if type(value) is dict else value, JSON_MAX_DEPTH - 1)
 
 
-def _problem_within(node: dict[str, Any] | list[Any], levels: int) -> str | None:
-    """The first problem of ``node`` (not empty), whose child containers may nest ``levels``
-    more levels. At most JSON_MAX_DEPTH calls deep."""
-    if type(node) is dict:
-        if "\x00" in "".join(node):  # the keys, searched at once
-            return _NUL
-        children: Iterable[Any] = node.values()
-    else:
-        children = node
+_TOO_DEEP = f"nests deeper than {JSON_MAX_DEPTH} levels of objects and arrays"
+
+
+def _nests_within(children: Iterable[Any], levels: int) -> bool:
+    """Whether no object or array among ``children`` nests more than ``levels`` levels. Only
+    containers are descended into, at most JSON_MAX_DEPTH calls deep."""
     for child in children:
         kind = type(child)
-        if kind is str:
-            if "\x00" in child:
-                return _NUL
-        elif kind is dict or kind is list:
-            if levels == 0:
-                return _TOO_DEEP
-            if child:
-                problem = _problem_within(child, levels - 1)
-                if problem is not None:
-                    return problem
-        elif kind is Decimal and (
-            child.adjusted() > _NUMERIC_MAX_ADJUSTED
-            or child.as_tuple().exponent < _NUMERIC_MIN_EXPONENT
-        ):
-            return _NUMBER_TOO_BIG
-    return None
+        if kind is dict:
+            if levels == 0 or not _nests_within(child.values(), levels - 1):
+                return False
+        elif kind is list and (levels == 0 or not _nests_within(child, levels - 1)):
+            return False
+    return True
 
 
 _PARSERS: dict[str, Callable[[F, Any], Any]] = {
