@@ -25,6 +25,7 @@ from tests.api.test_bad_text_and_numbers import (
     refused,
     state,
 )
+from tests.api.test_limits import trade
 from tests.api.test_writes import fill, order
 from trading.models import Bot, Order, OrderFill, Trade
 
@@ -216,5 +217,28 @@ def test_fees_that_make_pnl_usd_overflow_are_blamed(bot_client: APIClient) -> No
             "reason": "makes pnl_usd ((exit_price - entry_price) x quantity - fees_usd) overflow "
             "the 12 digits before the point it can hold",
         }
+    ]
+    assert Trade.objects.count() == 0
+
+
+def test_a_batch_lists_a_bad_json_field_among_every_other_error(bot_client: APIClient) -> None:
+    """The parser finds the unstorable number and the NUL; the Shape names them with the rest."""
+    items = [
+        trade(1) | {"strategy_data": {"a": NUMBER}},
+        trade(2) | {"symbol": "BTC\x00USDT"},
+        trade(3) | {"strategy_data": {"\x00": 1}, "quantity": "-1"},
+        trade(4) | {"quantity": NUMBER},
+    ]
+    body = json.dumps(items).replace(json.dumps(NUMBER), "1e999999")
+
+    response = bot_client.post("/api/v1/trades/", body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {"index": 0, "field": "strategy_data", "reason": NUMBER_REASON},
+        {"index": 1, "field": "symbol", "reason": "may not contain NUL characters"},
+        {"index": 2, "field": "quantity", "reason": "must be greater than 0"},
+        {"index": 2, "field": "strategy_data", "reason": "may not contain NUL characters"},
+        {"index": 3, "field": "quantity", "reason": "must have at most 18 digits before the point"},
     ]
     assert Trade.objects.count() == 0
