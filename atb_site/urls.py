@@ -8,6 +8,9 @@ admin.site.site_header = "Trading bots: operations"
 admin.site.site_title = "Trading bots admin"
 admin.site.index_title = "Registry, configurations and data"
 
+# Every /api/ URL answers in the API's JSON error format, an unknown one too.
+handler404 = "trading.api.errors.not_found"
+
 urlpatterns = [
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "audit.monitoring.middleware.MonitoringMiddleware",
     # A web request's deadline for waiting on PostgreSQL (atb_site/db/deadline.py).
     "atb_site.db.deadline.DatabaseDeadlineMiddleware",
+    # An /api/ body sent chunked, read under API_MAX_BODY_BYTES (trading/api/parsers.py).
+    "trading.api.parsers.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

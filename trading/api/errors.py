@@ -16,6 +16,8 @@ from typing import Any
 from django.apps import apps
 from django.db import DataError, IntegrityError
 from django.db.models import CheckConstraint, Q, UniqueConstraint
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -98,6 +100,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 "errors": errors,
             }
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's handler404: under /api/ the API's JSON format (a URL no route matches, such
+    as ``bots/%ED%A0%80/summary/``, whose bot_id is no slug), Django's page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {"error": "not_found", "detail": "No API endpoint at this URL."}, status=404
+        )
+    return page_not_found(request, exception)
 
 
 # COPY names the column of a value it cannot read: "COPY market_data, line 3, column symbol: ..."

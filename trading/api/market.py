@@ -89,8 +89,6 @@ def _candle_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
         )
     if ts > timezone.now() + FUTURE_SKEW:
         errors.append(("ts", "must not be in the future"))
-    if "\\u0000" in indicators_json(row["indicators"]):
-        errors.append(("indicators", "may not contain NUL characters"))
     return errors
 
 
@@ -194,8 +192,6 @@ def _candle_fast(item: Any, latest: datetime, names: set[str]) -> CandleRow | No
         if not nests_within_limit(indicators):
             return None
         indicators_text = indicators_json(indicators)
-        if "\\u0000" in indicators_text:  # PostgreSQL's jsonb holds no NUL
-            return None
     else:
         return None
     return (symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators_text)

@@ -166,6 +166,7 @@ class FillWriteView(APIView):
     )
     def post(self, request: Request, client_order_id: str) -> Response:
         bot = bot_of_request(request)
+        ORDER_SHAPE.clean_path("client_order_id", client_order_id)
 
         def write() -> Response:
             rows, batch = bot_rows(

@@ -1,11 +1,14 @@
 """JSON bodies parsed with every number read from its text: money never passes through a float."""
 
+import io
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
@@ -46,8 +49,9 @@ class DecimalJSONParser(BaseParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise PayloadTooLarge(f"The body is over {limit} bytes, the most this API reads.")
+        numbers = _Numbers()
         try:
-            data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse)
+            data = json.loads(raw.decode("utf-8"), parse_float=numbers.read, parse_constant=_refuse)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"The body is not valid JSON: {exc}") from exc
         except RecursionError as exc:  # "[[[[..." thousands deep: the client's fault, not a 500
@@ -56,7 +60,99 @@ class DecimalJSONParser(BaseParser):
         # without one (nearly every body) is not walked.
         if _SURROGATE_ESCAPE.search(raw) is not None:
             _refuse_lone_surrogates(data)
+        # jsonb holds no NUL, which only a \u0000 escape can bring, and no number beyond
+        # PostgreSQL's numeric: a JSON field holding either is tagged for its Shape to refuse.
+        if numbers.unstorable or b"\\u0000" in raw:
+            _tag_unstorable_json(data)
         return data
+
+
+# PostgreSQL's numeric (what a jsonb number is) holds 131072 digits before the point and 16383
+# after: 9.9e131071 and 1e-16383 are stored; 1e131072, 1e-16384 and 1.5e-16383 are refused
+# ("value overflows numeric format"), by PostgreSQL 15 and 18 alike.
+NUMERIC_MAX_ADJUSTED = 131_071
+NUMERIC_MIN_EXPONENT = -16_383
+NUMBER_BEYOND_NUMERIC = (
+    "holds a number PostgreSQL cannot store: at most 131072 digits before the point and 16383 after"
+)
+NUL_IN_TEXT = "may not contain NUL characters"
+
+
+def storable_number(number: Decimal) -> bool:
+    """Whether PostgreSQL's numeric holds ``number`` (finite) as it is written."""
+    return (
+        number.adjusted() <= NUMERIC_MAX_ADJUSTED
+        and number.as_tuple().exponent >= NUMERIC_MIN_EXPONENT  # type: ignore[operator]
+    )
+
+
+class _Numbers:
+    """json.loads' parse_float: a Decimal from the literal's text, noting whether any is beyond
+    PostgreSQL's numeric. Only a literal with an exponent or of more than 16,384 characters can
+    be, so nearly every number costs two character searches and a length."""
+
+    __slots__ = ("unstorable",)
+
+    def __init__(self) -> None:
+        self.unstorable = False
+
+    def read(self, text: str) -> Decimal:
+        number = Decimal(text)
+        if ("e" in text or "E" in text or len(text) > 16_384) and not storable_number(number):
+            self.unstorable = True
+        return number
+
+
+class RefusedObject(dict[str, Any]):
+    """A JSON field's object that jsonb cannot hold, as the parser hands it on: the same
+    content, with the reason its Shape refuses it for (trading/api/shapes.py)."""
+
+    reason = ""
+
+
+class RefusedArray(list[Any]):
+    """A JSON field's array that jsonb cannot hold; see RefusedObject."""
+
+    reason = ""
+
+
+def _tag_unstorable_json(data: Any) -> None:
+    """Each item's field whose object or array holds a NUL (in a key or a string) or a number
+    beyond PostgreSQL's numeric, replaced by a RefusedObject or RefusedArray: its Shape then
+    names the field among the batch's other errors, and the Shapes' walk of every field stays
+    the cheap one. A field's own text or number is its Shape's to check."""
+    items = data if isinstance(data, list) else [data]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for field, value in item.items():
+            if isinstance(value, dict | list):
+                reason = _unstorable_in(value)
+                if reason is not None:
+                    tagged = (
+                        RefusedObject(value) if isinstance(value, dict) else RefusedArray(value)
+                    )
+                    tagged.reason = reason
+                    item[field] = tagged
+
+
+def _unstorable_in(value: dict[str, Any] | list[Any]) -> str | None:
+    """Why jsonb cannot hold ``value``, or None; without recursion (nesting is not limited yet)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "\x00" in "".join(node):
+                return NUL_IN_TEXT
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                return NUL_IN_TEXT
+        elif isinstance(node, Decimal) and not storable_number(node):
+            return NUMBER_BEYOND_NUMERIC
+    return None
 
 
 def _refuse(name: str) -> Any:
@@ -120,3 +216,62 @@ def _lone_surrogate_in(item: Any, field: str | None) -> tuple[str | None, str] |
 def _printable(text: str) -> str:
     """``text`` with each surrogate written as its escape, so the answer can be encoded."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class ChunkedBodyMiddleware:
+    """An /api/ body sent with ``Transfer-Encoding: chunked`` and no Content-Length, read.
+
+    Django reads a body only as far as its Content-Length says, so without one it reads nothing
+    and DRF parses an empty body ("trade_id is required"). Where the server decodes the chunks
+    and ends the input with the body (WSGI's ``wsgi.input_terminated``, as gunicorn sets it),
+    the body is read here, at most API_MAX_BODY_BYTES + 1 bytes, and handed on with its length
+    (one byte over is the parser's 413). Where it cannot (Django's development server), a JSON
+    411 asks for a Content-Length.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        if (
+            "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and not meta.get("CONTENT_LENGTH")
+            and request.path_info.startswith("/api/")
+        ):
+            refusal = _read_chunked(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+
+def _read_chunked(request: HttpRequest) -> HttpResponse | None:
+    environ = request.META
+    if not environ.get("wsgi.input_terminated"):
+        return JsonResponse(
+            {
+                "error": "length_required",
+                "detail": "This server cannot read a chunked body; send it with a Content-Length.",
+                "errors": [
+                    {
+                        "field": "body",
+                        "reason": "Transfer-Encoding: chunked without a Content-Length",
+                    }
+                ],
+            },
+            status=status.HTTP_411_LENGTH_REQUIRED,
+        )
+    limit = settings.API_MAX_BODY_BYTES
+    raw = environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        return JsonResponse(
+            {
+                "error": "payload_too_large",
+                "detail": f"The body is over {limit} bytes, the most this API reads.",
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    # What WSGIRequest would have built had the client sent a Content-Length.
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    request._stream = io.BytesIO(raw)
+    return None

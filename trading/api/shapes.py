@@ -17,6 +17,7 @@ from typing import Any
 from rest_framework import serializers
 
 from trading.api.errors import FieldError, InvalidInput
+from trading.api.parsers import RefusedArray, RefusedObject
 
 _MISSING = object()
 
@@ -172,6 +173,8 @@ def _int(f: F, value: Any) -> int:
 def _object(f: F, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
+    if type(value) is RefusedObject:  # a NUL or a number jsonb cannot hold (parsers.py)
+        raise Invalid(value.reason)
     if not nests_within_limit(value):
         raise Invalid(_TOO_DEEP)
     return value
@@ -180,6 +183,8 @@ def _object(f: F, value: Any) -> dict[str, Any]:
 def _list(f: F, value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise Invalid("must be a JSON array")
+    if type(value) is RefusedArray:
+        raise Invalid(value.reason)
     if not nests_within_limit(value):
         raise Invalid(_TOO_DEEP)
     return value
@@ -266,6 +271,14 @@ class Shape:
         if errors:
             raise InvalidInput(errors)
         return row
+
+    def clean_path(self, name: str, value: str) -> Any:
+        """A URL's path parameter checked as this shape's field of the same name (an identifier
+        in the URL is held to what it is held to in a body): a 400 naming it."""
+        try:
+            return self.fields[name].parse(value)
+        except Invalid as exc:
+            raise InvalidInput([FieldError(name, str(exc))]) from exc
 
     def clean_many(
         self, items: Iterable[Any], *, key: Callable[[dict[str, Any]], Any] | None = None

@@ -55,18 +55,22 @@ def value_overflow(
 
 def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
     """The field to blame when pnl_usd or pnl_pct, as trade_derived_fields will compute them,
-    would not fit their columns (the database would refuse the batch with a bare DataError).
+    would not fit their columns (the database would refuse the batch with a bare DataError):
+    fees_usd when the fees outweigh the price move, else the price that makes the figure.
     Multiplications only, on the hot path: a division is done only near a column's limit."""
     pnl = row["pnl_usd"]
+    fees_blamed = False
     if row["status"] == TradeStatus.CLOSED and pnl is None:
         move = row["exit_price"] - row["entry_price"]
         if row["side"] == TradeSide.SHORT:
             move = -move
-        pnl = move * row["quantity"] - row["fees_usd"]
+        gross = move * row["quantity"]
+        pnl = gross - row["fees_usd"]
+        fees_blamed = abs(row["fees_usd"]) > abs(gross)
         if _USD_COLUMN.overflows(pnl):
             return [
                 (
-                    "exit_price",
+                    "fees_usd" if fees_blamed else "exit_price",
                     "makes pnl_usd ((exit_price - entry_price) x quantity - fees_usd) overflow "
                     f"the {_USD_COLUMN.digits} digits before the point it can hold",
                 )
@@ -81,7 +85,7 @@ def _derived_overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
         return []
     return [
         (
-            "entry_price",
+            "fees_usd" if fees_blamed else "entry_price",
             "makes pnl_pct (pnl_usd / (quantity x entry_price) x 100) overflow the "
             f"{_PCT_COLUMN.digits} digits before the point it can hold",
         )
