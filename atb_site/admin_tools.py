@@ -10,7 +10,7 @@ dropdown of every related row. The pieces below keep each list page to a few ind
 - ``DateRangeFilter`` filters by a since/until pair of dates (``field >= %s AND field < %s``).
 - ``ReadOnlyModelAdmin`` / ``ReadOnlyTabularInline`` show data without add, change or delete.
 - ``JSONObjectField`` edits a JSON object as indented text and refuses anything else, and any
-  value ``atb_site.jsonvalues`` refuses (nested too deep, a lone surrogate).
+  value ``trading.jsonvalues`` refuses (nested too deep, a lone surrogate).
 """
 
 import json
@@ -34,8 +34,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from atb_site.jsonvalues import TOO_DEEP, json_refusal, json_refused
 from trading.api.shapes import JSON_MAX_DEPTH
+from trading.jsonvalues import TOO_DEEP, json_refusal, json_refused
 
 
 def request_user(request: HttpRequest) -> User:

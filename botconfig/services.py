@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from atb_site.jsonvalues import json_refused
 from audit.models import ChangeAction
 from audit.services import change_record, model_values
 from botconfig.cache import config_cache_drop
 from botconfig.models import BotConfiguration, StrategySchema
 from botconfig.validation import LIMIT_KEYS, config_errors, limits_of, schema_check, schema_errors
+from trading.jsonvalues import json_refused
 from trading.models import Bot, BotStatus
 
 # Fields of trading.bots that staff may change; the rest is written by the bot or the server.

@@ -2,7 +2,7 @@
 
 Three checks, each naming the key and the reason (``risk.stop_loss_pct: must be > 0 (got -5)``):
 
-- a value JSON fields refuse everywhere (``atb_site.jsonvalues``): nested deeper than the API's
+- a value JSON fields refuse everywhere (``trading.jsonvalues``): nested deeper than the API's
   JSON_MAX_DEPTH, or holding a lone surrogate, is refused before anything else looks at it;
 - the strategy type's JSON Schema (``config.strategy_schemas``; the ``default`` row serves a
   type without one), which staff edit as data;
@@ -25,9 +25,9 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from atb_site.jsonvalues import json_refused
 from botconfig.models import StrategySchema
 from botconfig.schemas import repository_schemas
+from trading.jsonvalues import json_refused
 from trading.models import Bot
 
 # The configuration's risk keys that are the bot's limit columns (same names).

@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from atb_site.jsonvalues import TOO_DEEP
 from importers.core import SourceError, decimal_argument, utc_parse
 from importers.register import Registration, bot_registration_apply
+from trading.jsonvalues import TOO_DEEP
 from trading.models import BotMode
 
 # A configuration for mean_reversion (LXAlgo), shipped with the repository; README passes it.
