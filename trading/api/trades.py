@@ -17,7 +17,7 @@ from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
-from trading.services.ingest.common import NumericBound, value_problem
+from trading.services.ingest.common import USD_BOUND, NumericBound, value_problem
 
 MAX_TRADES = 5_000
 
@@ -35,12 +35,10 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
     return errors or value_overflow(row, ("entry_price",), "trade") or _derived_overflow(row)
 
 
-# The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them.
-_PNL_USD = usd()
+# The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them:
+# pnl_usd is a USD column (USD_BOUND, the bound every row's value is held to), pnl_pct a pct one.
 _PNL_PCT = pct()
-
-
-_USD_COLUMN = NumericBound.of(_PNL_USD.max_digits, _PNL_USD.places)
+_USD_COLUMN = USD_BOUND
 _PCT_COLUMN = NumericBound.of(_PNL_PCT.max_digits, _PNL_PCT.places)
 
 
