@@ -20,6 +20,7 @@ from trading.api.errors import FieldError, InvalidInput
 from trading.api.parsers import RefusedArray, RefusedObject
 
 _MISSING = object()
+_REQUIRED = object()  # a missing field's fate in Shape's plan: "is required"
 
 # Levels of objects and arrays a JSON field may nest, its own object or array the first. Deeper
 # values are refused: rendering them exhausts Python's stack (API.md, README "The API").
@@ -72,14 +73,8 @@ _PLAIN_DECIMAL = re.compile(r" *[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-
 
 
 def _decimal(f: F, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, _DECIMAL_INPUT):
-        raise Invalid("must be a number or a decimal string")
-    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value) is None:
-        raise Invalid(f"{value!r} is not a decimal number")
-    try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation as exc:
-        raise Invalid(f"{value!r} is not a decimal number") from exc
+    # A Decimal is what the parser makes of most numbers (those with a fraction): taken as is.
+    number = value if type(value) is Decimal else _to_decimal(value)
     if not number.is_finite():
         raise Invalid("must be a finite number")
     if number.adjusted() >= f.max_digits - f.places:
@@ -93,6 +88,17 @@ def _decimal(f: F, value: Any) -> Decimal:
     if f.ge is not None and not number >= f.ge:
         raise Invalid(f"must be at least {f.ge}")
     return number
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, _DECIMAL_INPUT):
+        raise Invalid("must be a number or a decimal string")
+    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value) is None:
+        raise Invalid(f"{value!r} is not a decimal number")
+    try:
+        return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation as exc:
+        raise Invalid(f"{value!r} is not a decimal number") from exc
 
 
 def _str(f: F, value: Any) -> str:
@@ -238,27 +244,48 @@ class Shape:
     # The field a repeated natural key is reported on (the key's first field).
     key_field: str | None = None
 
+    def __post_init__(self) -> None:
+        # What clean walks per item, worked out once: each field's name, spec and validator (a
+        # call less per field than F.parse), what a missing field becomes, and the set of names.
+        self._plan = [
+            (name, spec, _PARSERS[spec.kind], self._if_missing(spec))
+            for name, spec in self.fields.items()
+        ]
+        self._names = frozenset(self.fields)
+
+    @staticmethod
+    def _if_missing(spec: F) -> Any:
+        if spec.default is not _MISSING:
+            return spec.default
+        return _REQUIRED if spec.required else None if spec.null else _MISSING
+
     def clean(self, item: Any, index: int | None = None) -> tuple[dict[str, Any], list[FieldError]]:
         if not isinstance(item, dict):
             return {}, [FieldError("body", "must be a JSON object", index)]
         errors: list[FieldError] = []
         row: dict[str, Any] = {}
-        for key in item:
-            if key not in self.fields:
-                reason = "is set by the server" if key in self.server_owned else "unknown field"
-                errors.append(FieldError(key, reason, index))
-        for name, spec in self.fields.items():
-            value = item.get(name, _MISSING)
+        if not self._names.issuperset(item):
+            for key in item:
+                if key not in self.fields:
+                    reason = "is set by the server" if key in self.server_owned else "unknown field"
+                    errors.append(FieldError(key, reason, index))
+        get = item.get
+        for name, spec, parse, if_missing in self._plan:
+            value = get(name, _MISSING)
             if value is _MISSING:
-                if spec.default is not _MISSING:
-                    row[name] = spec.default() if callable(spec.default) else spec.default
-                elif spec.required:
+                if if_missing is _REQUIRED:
                     errors.append(FieldError(name, "is required", index))
-                elif spec.null:
+                elif if_missing is not _MISSING:
+                    row[name] = if_missing() if callable(if_missing) else if_missing
+                continue
+            if value is None:
+                if spec.null:
                     row[name] = None
+                else:
+                    errors.append(FieldError(name, "may not be null", index))
                 continue
             try:
-                row[name] = spec.parse(value)
+                row[name] = parse(spec, value)
             except Invalid as exc:
                 errors.append(FieldError(name, str(exc), index))
         if not errors:

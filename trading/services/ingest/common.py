@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from trading.models import Bot
 
 USD_PLACES = Decimal("1e-8")
@@ -30,24 +32,40 @@ def array_literal(kind: str, values: list[Any]) -> str:
     JSON as ``json.dumps`` writes it (``jsonb_text`` when a Decimal is inside).
     """
     if kind == "numeric":
-        items = ["NULL" if v is None else str(v) for v in values]
-    else:
-        if kind == "jsonb":
-            values = [None if v is None else json_text(v) for v in values]
-        elif kind == "timestamptz":
-            values = [None if v is None else v.isoformat() for v in values]
-        items = [
-            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
-        ]
+        if None not in values:  # the usual column: one join in C
+            return "{" + ",".join(map(str, values)) + "}"
+        return "{" + ",".join(["NULL" if v is None else str(v) for v in values]) + "}"
+    if kind == "jsonb":
+        values = [None if v is None else json_text(v) for v in values]
+    elif kind == "timestamptz":
+        values = [None if v is None else v.isoformat() for v in values]
+    elif kind != "text" or not all(type(v) is str for v in values if v is not None):
+        values = [None if v is None else str(v) for v in values]
+    if None not in values:
+        # Nearly every text column holds no quote or backslash: then its items are quoted by
+        # one join (the separators hold the only quotes), and only a column with either pays
+        # for escaping item by item.
+        joined = '","'.join(values)
+        if joined.count('"') == 2 * len(values) - 2 and "\\" not in joined:
+            return '{"' + joined + '"}'
+    items = [
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    ]
     return "{" + ",".join(items) + "}"
 
 
 def json_text(value: Any) -> str:
+    """JSON text for a JSONB column, a Decimal written as its own text (``str``): by msgspec,
+    in C, ten times jsonb_text's speed; what it cannot write (a NaN, an integer beyond 64
+    bits, a type it does not know) is left to jsonb_text, whose refusals are the ones raised."""
     try:
-        return json.dumps(value)  # in C, several times jsonb_text's speed
-    except TypeError:  # a Decimal inside (a JSON number with a fraction), written exactly
+        return _JSON_ENCODER.encode(value).decode()
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
         return jsonb_text(value)
+
+
+_JSON_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 # --- Orders, fills, positions, signals, balances ---------------------------------------------
