@@ -73,8 +73,13 @@ _PLAIN_DECIMAL = re.compile(r" *[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-
 
 
 def _decimal(f: F, value: Any) -> Decimal:
-    # A Decimal is what the parser makes of most numbers (those with a fraction): taken as is.
-    number = value if type(value) is Decimal else _to_decimal(value)
+    kind = type(value)
+    if kind is Decimal:  # what the parser makes of a number with a fraction: taken as is
+        number = value
+    elif kind is str:  # a decimal string, as many bots send money
+        number = _decimal_text(value)
+    else:
+        number = _to_decimal(value)
     if not number.is_finite():
         raise Invalid("must be a finite number")
     if number.adjusted() >= f.max_digits - f.places:
@@ -90,13 +95,22 @@ def _decimal(f: F, value: Any) -> Decimal:
     return number
 
 
+def _decimal_text(value: str) -> Decimal:
+    if _PLAIN_DECIMAL.fullmatch(value) is None:
+        raise Invalid(f"{value!r} is not a decimal number")
+    try:
+        return Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise Invalid(f"{value!r} is not a decimal number") from exc
+
+
 def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, _DECIMAL_INPUT):
         raise Invalid("must be a number or a decimal string")
-    if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value) is None:
-        raise Invalid(f"{value!r} is not a decimal number")
+    if isinstance(value, str):  # a subclass of str
+        return _decimal_text(value)
     try:
-        return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        return Decimal(value)
     except InvalidOperation as exc:
         raise Invalid(f"{value!r} is not a decimal number") from exc
 
