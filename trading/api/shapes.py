@@ -273,7 +273,13 @@ class Shape:
             return spec.default
         return _REQUIRED if spec.required else None if spec.null else _MISSING
 
-    def clean(self, item: Any, index: int | None = None) -> tuple[dict[str, Any], list[FieldError]]:
+    def clean(
+        self, item: Any, index: int | None = None, memo: dict[str, dict[str, Any]] | None = None
+    ) -> tuple[dict[str, Any], list[FieldError]]:
+        """``item`` checked field by field: the clean row and every error. ``memo`` (per field,
+        a text value's clean value) lets a batch check each text once: a batch repeats its
+        symbols, sides, amounts and tags from item to item. Clean values are immutable (text,
+        Decimal, datetime), so items share them; a refused value is never kept."""
         if not isinstance(item, dict):
             return {}, [FieldError("body", "must be a JSON object", index)]
         errors: list[FieldError] = []
@@ -297,6 +303,17 @@ class Shape:
                     row[name] = None
                 else:
                     errors.append(FieldError(name, "may not be null", index))
+                continue
+            if memo is not None and type(value) is str:
+                seen = memo[name]
+                clean = seen.get(value, _MISSING)
+                if clean is not _MISSING:
+                    row[name] = clean
+                    continue
+                try:
+                    row[name] = seen[value] = parse(spec, value)
+                except Invalid as exc:
+                    errors.append(FieldError(name, str(exc), index))
                 continue
             try:
                 row[name] = parse(spec, value)
@@ -331,8 +348,9 @@ class Shape:
         rows: list[dict[str, Any]] = []
         errors: list[FieldError] = []
         seen: dict[Any, int] = {}
+        memo: dict[str, dict[str, Any]] = {name: {} for name in self.fields}
         for index, item in enumerate(items):
-            row, item_errors = self.clean(item, index)
+            row, item_errors = self.clean(item, index, memo)
             if not item_errors and key is not None:
                 natural = key(row)
                 if natural in seen:
