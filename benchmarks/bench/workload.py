@@ -17,7 +17,20 @@ from psycopg.types.json import Jsonb
 from benchmarks.bench.scratch import BenchError
 from trading.services.ingest import TRADE_COLUMNS, trade_derived_fields
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)  # candles: minute by minute from here
+
+
+def _live_start() -> datetime:
+    """Where the trades' entry times start: 40 minutes ago, but not before today (UTC). A live
+    bot reports what it entered today; a trade entered before today also marks its bot's
+    stale risk_metrics days (trading/services/ingest/backlog.py), a write the raw INSERT it is
+    compared with does not make and a live bot's sends do not need."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(midnight, now - timedelta(minutes=40))
+
+
+LIVE_T0 = _live_start()
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT")
 TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
 CANDLE_NAMES = ["symbol", "exchange", "timeframe", "ts", "open", "high", "low", "close", "volume"]
@@ -29,10 +42,11 @@ Row = dict[str, Any]
 
 
 def trade_rows(prefix: str, start: int, count: int) -> list[Row]:
-    """Trades as a bot reports them: every other one closed (its pnl left to the server)."""
+    """Trades as a live bot reports them, entered today 0.1 s apart: every other one closed
+    (its pnl left to the server)."""
     rows: list[Row] = []
     for i in range(start, start + count):
-        entry_time = T0 + timedelta(seconds=30 * i)
+        entry_time = LIVE_T0 + timedelta(milliseconds=100 * i)
         entry_price = Decimal("60000.5") + Decimal(i % 997) / 8
         closed = i % 2 == 1
         rows.append(
@@ -45,7 +59,7 @@ def trade_rows(prefix: str, start: int, count: int) -> list[Row]:
                 "entry_price": entry_price,
                 "exit_price": entry_price * Decimal("1.004") if closed else None,
                 "entry_time": entry_time,
-                "exit_time": entry_time + timedelta(minutes=45) if closed else None,
+                "exit_time": entry_time + timedelta(seconds=45) if closed else None,
                 "fees_usd": Decimal("0.75"),
                 "status": "closed" if closed else "open",
                 "leverage": Decimal(1),
