@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-
 from benchmarks.bench.scratch import PgServer, database_exists
 from tests.benchmarks.running import run_bench
 
