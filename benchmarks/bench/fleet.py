@@ -28,7 +28,7 @@ from django.utils import timezone
 from benchmarks.bench.fleet_bots import MARKETS, Cadence, DashboardClient, FleetBot, SimulatedBot
 from benchmarks.bench.fleet_client import Pool, Recorder
 from benchmarks.bench.fleet_probe import CpuMeter, LoopLag, WaitSampler, children, postmaster_pid
-from benchmarks.bench.fleet_report import FleetReport
+from benchmarks.bench.fleet_report import WINDOW_SECONDS, FleetReport
 from benchmarks.bench.pages import SERVER_SETTINGS
 from benchmarks.bench.scratch import (
     ScratchDatabase,
@@ -80,7 +80,9 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
         tempfile.TemporaryDirectory(prefix="atb-bench-fleet-") as tmp,
         scratch_database(env=env, log=log) as db,
     ):
-        bots, cookie = _setup(db, options)
+        bots = _bots(db, "fleet", options.bots)
+        warm_bots = _bots(db, "warm", 2 * options.gunicorn_workers)
+        cookie = _staff_cookie(db)
         log(f"fleet: {len(bots)} bots with a token each, and a staff session")
         with (
             db.connect() as probe,
@@ -94,8 +96,10 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
             version = probe.execute("SELECT version()").fetchone()
             meter = CpuMeter({"postgresql": postmaster_pid(probe), "gunicorn": gunicorn_pid})
             workers_seen = len(children(gunicorn_pid))
-            with WaitSampler(probe, db.name) as waits:
-                recorder, lag, pool = asyncio.run(_drive(options, bots, cookie, port, meter, log))
+            with WaitSampler(probe, db.name, meter) as waits:
+                recorder, lag, pool = asyncio.run(
+                    _drive(options, bots, warm_bots, cookie, port, meter, log)
+                )
             cpu = meter.end()
             log_tail = (Path(tmp) / "gunicorn.log").read_text(errors="replace")[-2000:]
     return FleetReport(
@@ -104,8 +108,10 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
         database=db.name,
         server_version=str(version[0]) if version else "",
         endpoints=recorder.endpoints,
+        timeline=recorder.timeline,
         wall=cpu["wall_seconds"],
         cpu=cpu,
+        cpu_windows=meter.windows(WINDOW_SECONDS),
         waits=waits.as_json(),
         loop_lag=lag.lags,
         connections_opened=pool.opened,
@@ -121,6 +127,7 @@ def recorder_errors(recorder: Recorder) -> int:
 async def _drive(
     options: FleetOptions,
     bots: list[FleetBot],
+    warm_bots: list[FleetBot],
     cookie: str,
     port: int,
     meter: CpuMeter,
@@ -129,15 +136,11 @@ async def _drive(
     pool = Pool(port, options.connections)
     recorder = Recorder(pool)
     rng = random.Random(options.seed)  # noqa: S311 - a load's jitter, not security
-    # Untimed warm-up: each worker connects to PostgreSQL and Redis before the clock starts.
+    # Untimed warm-up: every worker serves each kind of request (it connects to PostgreSQL and
+    # Redis, fills its caches) before the clock starts; bots of their own, not the fleet's.
     recorder.stop()
-    warm = DashboardClient(recorder, cookie, [bots[0].bot_id])
-    for _ in range(options.gunicorn_workers):
-        await asyncio.gather(
-            warm.portfolio(time.perf_counter()),
-            SimulatedBot(bots[0], recorder, rng).heartbeat(time.perf_counter()),
-        )
-    recorder.recording = True
+    await _warm_up(recorder, cookie, warm_bots, options.gunicorn_workers, rng)
+    recorder.start()
     log(
         f"fleet: {len(bots)} bots and {options.dashboards} dashboard client(s) for "
         f"{options.duration:g} s, {options.gunicorn_workers} gunicorn workers"
@@ -158,13 +161,31 @@ async def _drive(
     return recorder, lag, pool
 
 
+async def _warm_up(
+    recorder: Recorder, cookie: str, bots: list[FleetBot], workers: int, rng: random.Random
+) -> None:
+    for _ in range(2):
+        warm = [SimulatedBot(bot, recorder, _child(rng)) for bot in bots]
+        for step in range(len(warm[0].steps)):
+            await asyncio.gather(*(bot.steps[step](time.perf_counter()) for bot in warm))
+        await asyncio.gather(
+            *(bot.heartbeat(time.perf_counter()) for bot in warm),
+            *(bot.balance(time.perf_counter()) for bot in warm),
+            *(bot.candle(time.perf_counter()) for bot in warm),
+            *(
+                DashboardClient(recorder, cookie, [bots[0].bot_id]).reload(time.perf_counter())
+                for _ in range(workers)
+            ),
+        )
+
+
 def _child(rng: random.Random) -> random.Random:
     return random.Random(rng.random())  # noqa: S311 - a load's jitter, not security
 
 
-def _setup(db: ScratchDatabase, options: FleetOptions) -> tuple[list[FleetBot], str]:
-    """The fleet's bots and tokens, and a superuser's session cookie, in the scratch database."""
-    ids = [f"fleet-{n:04d}" for n in range(options.bots)]
+def _bots(db: ScratchDatabase, prefix: str, count: int) -> list[FleetBot]:
+    """``count`` bots with a token each in the scratch database, on the markets in turn."""
+    ids = [f"{prefix}-{n:04d}" for n in range(count)]
     Bot.objects.using(db.alias).bulk_create(
         paper_bot(bot_id, name=f"Fleet bot {bot_id}", strategy_type="fleet") for bot_id in ids
     )
@@ -173,6 +194,14 @@ def _setup(db: ScratchDatabase, options: FleetOptions) -> tuple[list[FleetBot], 
         ApiToken(key_hash=token_hash(key), prefix=key[:PREFIX_LENGTH], bot_id=bot_id, name="fleet")
         for key, bot_id in zip(keys, ids, strict=True)
     )
+    return [
+        FleetBot(bot_id=bot_id, token=key, market=MARKETS[n % len(MARKETS)])
+        for n, (bot_id, key) in enumerate(zip(ids, keys, strict=True))
+    ]
+
+
+def _staff_cookie(db: ScratchDatabase) -> str:
+    """A superuser's session in the scratch database, as the Cookie header's value."""
     user = User.objects.db_manager(db.alias).create_superuser(
         username="fleet-staff", email="", password=None
     )
@@ -187,8 +216,4 @@ def _setup(db: ScratchDatabase, options: FleetOptions) -> tuple[list[FleetBot], 
         session_data=SessionStore().encode(data),
         expire_date=timezone.now() + timedelta(days=1),
     )
-    bots = [
-        FleetBot(bot_id=bot_id, token=key, market=MARKETS[n % len(MARKETS)])
-        for n, (bot_id, key) in enumerate(zip(ids, keys, strict=True))
-    ]
-    return bots, f"{settings.SESSION_COOKIE_NAME}={session_key}"
+    return f"{settings.SESSION_COOKIE_NAME}={session_key}"

@@ -76,12 +76,21 @@ class SimulatedBot:
         self.equity = Decimal(10_000)
         self.trades = 0
         self.entry_time = _now()
+        self.step = 0
+        self.steps: list[Callable[[float], Awaitable[None]]] = [
+            self._entry_submitted,
+            partial(self._order_update, "entry", "filled"),
+            self._trade_opened,
+            partial(self._order_update, "exit", "submitted"),
+            partial(self._order_update, "exit", "filled"),
+            self._trade_closed,
+        ]
 
     async def run(self, cadence: Cadence, until: float) -> None:
         await asyncio.sleep(self.rng.uniform(0, cadence.heartbeat))
         await asyncio.gather(
             _every(cadence.heartbeat, self.rng, until, self.heartbeat),
-            _every(cadence.activity, self.rng, until, self._activity_step()),
+            _every(cadence.activity, self.rng, until, self._activity),
             _every(cadence.minute, self.rng, until, self.balance),
             _every(cadence.minute, self.rng, until, self.candle),
         )
@@ -121,28 +130,11 @@ class SimulatedBot:
         ]
         await self._post("POST market-data/", "/api/v1/market-data/", body, due)
 
-    def _activity_step(self) -> Callable[[float], Awaitable[None]]:
+    async def _activity(self, due: float) -> None:
         """The next step of the trade's life at each call, round and round."""
-        steps = [
-            partial(self._order_update, "entry", "submitted"),
-            partial(self._order_update, "entry", "filled"),
-            self._trade_opened,
-            partial(self._order_update, "exit", "submitted"),
-            partial(self._order_update, "exit", "filled"),
-            self._trade_closed,
-        ]
-        state = {"step": 0}
-
-        async def step(due: float) -> None:
-            index = state["step"] % len(steps)
-            if index == 0:
-                self.trades += 1
-                self.price *= Decimal(1) + Decimal(self.rng.randrange(-50, 51)) / 10_000
-                self.entry_time = _now()
-            state["step"] += 1
-            await steps[index](due)
-
-        return step
+        index = self.step % len(self.steps)
+        self.step += 1
+        await self.steps[index](due)
 
     @property
     def _trade_id(self) -> str:
@@ -163,6 +155,13 @@ class SimulatedBot:
         if trade:
             body["trade_id"] = self._trade_id
         return body
+
+    async def _entry_submitted(self, due: float) -> None:
+        """A new trade's life starts: its entry order."""
+        self.trades += 1
+        self.price *= Decimal(1) + Decimal(self.rng.randrange(-50, 51)) / 10_000
+        self.entry_time = _now()
+        await self._order_update("entry", "submitted", due)
 
     async def _order_update(self, leg: str, status: str, due: float) -> None:
         body = self._order(leg, status, trade=leg == "exit")
@@ -223,17 +222,17 @@ class DashboardClient:
         self.recorder = recorder
         self.headers = {"Cookie": cookie, "Accept": "application/json"}
         self.bot_ids = bot_ids
+        self.loads = 0
 
     async def run(self, every: float, rng: random.Random, until: float) -> None:
-        state = {"loads": 0}
+        await _every(every, rng, until, self.reload)
 
-        async def reload(due: float) -> None:
-            bot_id = self.bot_ids[state["loads"] % len(self.bot_ids)]
-            state["loads"] += 1
-            await self.portfolio(due)
-            await self.bot_page(bot_id, time.perf_counter())
-
-        await _every(every, rng, until, reload)
+    async def reload(self, due: float) -> None:
+        """Both pages; the bot page goes round the client's bots."""
+        bot_id = self.bot_ids[self.loads % len(self.bot_ids)]
+        self.loads += 1
+        await self.portfolio(due)
+        await self.bot_page(bot_id, time.perf_counter())
 
     async def _page(self, name: str, path: str, due: float) -> dict[str, Any] | None:
         answer = await self.recorder.call(name, "GET", path, self.headers, due=due)

@@ -136,6 +136,13 @@ class Recorder:
         self.pool = pool
         self.endpoints: dict[str, Endpoint] = defaultdict(lambda: Endpoint(""))
         self.recording = True
+        self.started = time.perf_counter()
+        # (seconds since the start when it was due, latency in seconds) of every request.
+        self.timeline: list[tuple[float, float]] = []
+
+    def start(self) -> None:
+        self.recording = True
+        self.started = time.perf_counter()
 
     async def call(
         self,
@@ -159,6 +166,7 @@ class Recorder:
         endpoint = self.endpoints[name]
         endpoint.name = name
         endpoint.seconds.append(seconds)
+        self.timeline.append((started - self.started, seconds))
         if 200 <= answer.status < 300:
             return answer
         endpoint.errors.append(

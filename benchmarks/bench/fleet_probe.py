@@ -23,6 +23,7 @@ import psycopg
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROC = Path("/proc")
 WAIT_SAMPLE_SECONDS = 0.25
+CPU_EVERY = 4  # wait samples: CPU once a second
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -97,12 +98,42 @@ class CpuMeter:
         self.trees = trees
         self.start: dict[str, float | None] = {}
         self.wall = 0.0
+        self._wall_start = time.perf_counter()
+        # (seconds since begin, machine busy jiffies, machine jiffies, CPU s of the run's side)
+        self.samples: list[tuple[float, int, int, float]] = []
 
     def begin(self) -> None:
+        self._wall_start = time.perf_counter()
+        self.sample()
         self.start = {name: _tree(pid) for name, pid in self.trees.items()}
         self.start["client"] = client_cpu_seconds()
         self._machine = machine_busy_ticks()
-        self._wall_start = time.perf_counter()
+
+    def sample(self) -> None:
+        """Where the CPU went since the last sample: the run's processes or the machine's
+        others (the shared machine's neighbours show here)."""
+        busy, total = machine_busy_ticks()
+        ours = sum(filter(None, (_tree(pid) for pid in self.trees.values())))
+        at = time.perf_counter() - self._wall_start
+        self.samples.append((at, busy, total, ours + client_cpu_seconds()))
+
+    def windows(self, seconds: float) -> list[dict[str, float]]:
+        """Cores busy in each window of ``seconds``: the whole machine's and the run's own."""
+        cpus = os.cpu_count() or 1
+        found: list[dict[str, float]] = []
+        edge = 0.0
+        previous = None
+        for sample in self.samples:
+            if previous is None:
+                previous = sample
+                continue
+            if sample[0] >= edge + seconds or sample is self.samples[-1]:
+                machine = (sample[1] - previous[1]) / max(1, sample[2] - previous[2]) * cpus
+                ours = (sample[3] - previous[3]) / max(1e-9, sample[0] - previous[0])
+                found.append({"machine_cores": machine, "run_cores": ours})
+                previous = sample
+                edge += seconds
+        return found
 
     def end(self) -> dict[str, Any]:
         self.wall = time.perf_counter() - self._wall_start
@@ -139,9 +170,12 @@ class WaitSampler:
     the active backends counted by wait event (none: on CPU), and the sessions idle in a
     transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], database: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], database: str, meter: CpuMeter | None = None
+    ) -> None:
         self.conn = conn
         self.database = database
+        self.meter = meter
         self.samples = 0
         self.waits: Counter[str] = Counter()
         self.sessions: Counter[str] = Counter()
@@ -165,6 +199,8 @@ class WaitSampler:
                 [self.database],
             ).fetchall()
             self.samples += 1
+            if self.meter is not None and self.meter.start and self.samples % CPU_EVERY == 0:
+                self.meter.sample()
             for state, kind, event in rows:
                 self.sessions[state or "unknown"] += 1
                 if state == "active":

@@ -20,6 +20,7 @@ FLEET_TARGET = Target("p99", "<", 100.0)
 CLIENT_CORE_LIMIT = 0.5
 CLIENT_LAG_LIMIT_MS = 20.0
 ERRORS_LISTED = 20
+WINDOW_SECONDS = 10
 DASHBOARD_PREFIX = "GET "
 
 
@@ -29,8 +30,10 @@ class FleetReport:
     database: str
     server_version: str
     endpoints: dict[str, Endpoint]
+    timeline: list[tuple[float, float]]
     wall: float
     cpu: dict[str, Any]
+    cpu_windows: list[dict[str, float]]
     waits: dict[str, Any]
     loop_lag: list[float]
     connections_opened: int
@@ -70,6 +73,23 @@ class FleetReport:
             "connections_opened": self.connections_opened,
             "saturated": saturated,
         }
+
+    def windows(self) -> list[dict[str, Any]]:
+        """Every request by the WINDOW_SECONDS it was due in: when the slow ones came."""
+        by_window: dict[int, list[float]] = {}
+        for due, seconds in self.timeline:
+            by_window.setdefault(max(0, int(due // WINDOW_SECONDS)), []).append(seconds)
+        return [
+            {
+                "from_second": n * WINDOW_SECONDS,
+                "requests": len(values),
+                "p50": percentile(values, 50) * 1000,
+                "p99": percentile(values, 99) * 1000,
+                "max": max(values) * 1000,
+            }
+            | (self.cpu_windows[n] if n < len(self.cpu_windows) else {})
+            for n, values in sorted(by_window.items())
+        ]
 
     def met(self) -> bool:
         overall = self.totals()[-1]
@@ -117,6 +137,7 @@ class FleetReport:
             "met": self.met(),
             "endpoints": self._rows(),
             "totals": self.totals(),
+            "windows": self.windows(),
             "cpu": self.cpu,
             "pg_activity": self.waits,
             "client": self.client(),
@@ -180,6 +201,16 @@ def render_fleet(report: FleetReport) -> str:
         + "; active by wait: "
         + (", ".join(f"{k} {v}" for k, v in data["pg_activity"]["active_waits"].items()) or "-"),
     ]
+    out.append(
+        f"p99 ms by {WINDOW_SECONDS} s window: "
+        + " ".join(f"{w['p99']:.0f}" for w in data["windows"])
+        + "; cores busy, the run's / the machine's: "
+        + " ".join(
+            f"{w['run_cores']:.2f}/{w['machine_cores']:.2f}"
+            for w in data["windows"]
+            if "run_cores" in w
+        )
+    )
     for error in data["errors"]:
         out.append(f"error: {error['endpoint']} {error['status']} {error['path']}: {error['body']}")
     return "\n".join(out)
