@@ -101,6 +101,14 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
                     _drive(options, bots, warm_bots, cookie, port, meter, log)
                 )
             cpu = meter.end()
+            backends = waits.backends_cpu_seconds
+            cpu["postgresql_run_backends"] = {
+                "cpu_seconds": backends,
+                "cores": backends / cpu["wall_seconds"],
+            }
+            # On a server shared with other databases: the run's own backends over the run's CPU.
+            others = (cpu["gunicorn"]["cpu_seconds"] or 0) + cpu["client"]["cpu_seconds"]
+            cpu["database_share_run_backends"] = backends / (backends + others) if others else None
             log_tail = (Path(tmp) / "gunicorn.log").read_text(errors="replace")[-2000:]
     return FleetReport(
         database_dropped=not database_exists(db.server, db.name),

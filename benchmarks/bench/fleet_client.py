@@ -17,6 +17,8 @@ from benchmarks.bench.report import percentile
 
 HOST = "127.0.0.1"  # loopback only: the fleet never leaves the machine
 ERROR_EXCERPT = 300
+# A request unanswered after this long is an error (status 0), not a run that never ends.
+REQUEST_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Pool:
                 # The server closed an idle kept-alive connection: once more on a fresh one.
                 conn = await self._open()
                 answer, keep = await _exchange(conn, method, path, headers, body)
+            except asyncio.CancelledError:  # timed out: the connection is in an unknown state
+                conn[1].close()
+                raise
             if keep:
                 self._idle.append(conn)
             else:
@@ -157,8 +162,10 @@ class Recorder:
         """The answer, or None when it failed (recorded as an error, with status and excerpt)."""
         started = time.perf_counter() if due is None else due
         try:
-            answer = await self.pool.request(method, path, headers, body)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            answer = await asyncio.wait_for(
+                self.pool.request(method, path, headers, body), REQUEST_TIMEOUT
+            )
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
             answer = Answer(0, f"{type(exc).__name__}: {exc}".encode())
         seconds = time.perf_counter() - started
         if not self.recording:

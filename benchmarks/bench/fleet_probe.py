@@ -179,6 +179,7 @@ class WaitSampler:
         self.samples = 0
         self.waits: Counter[str] = Counter()
         self.sessions: Counter[str] = Counter()
+        self.backends: dict[int, tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pg-wait-sampler", daemon=True)
 
@@ -193,7 +194,7 @@ class WaitSampler:
     def _run(self) -> None:
         while not self._stop.wait(WAIT_SAMPLE_SECONDS):
             rows = self.conn.execute(
-                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid() "
                 "AND backend_type = 'client backend'",
                 [self.database],
@@ -201,16 +202,38 @@ class WaitSampler:
             self.samples += 1
             if self.meter is not None and self.meter.start and self.samples % CPU_EVERY == 0:
                 self.meter.sample()
-            for state, kind, event in rows:
+            begun = self.meter is not None and bool(self.meter.start)
+            for pid, state, kind, event in rows:
+                self._backend_cpu(pid, begun=begun)
                 self.sessions[state or "unknown"] += 1
                 if state == "active":
                     self.waits["CPU (no wait event)" if kind is None else f"{kind}:{event}"] += 1
+
+    def _backend_cpu(self, pid: int, *, begun: bool) -> None:
+        """Track the CPU of one backend of the run's database: from the start of the run (or
+        from its birth, for one that connected during it) to its last sample."""
+        fields = _stat(pid)
+        if fields is None:
+            return
+        now = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        first, _ = self.backends.get(pid, (None, None))
+        if first is None or not begun:
+            first = 0.0 if begun else now
+        self.backends[pid] = (first, now)
+
+    @property
+    def backends_cpu_seconds(self) -> float:
+        """CPU of the run's own backends: on a server shared with other databases, the part of
+        the server's CPU that is the run's (its background processes left out)."""
+        return sum(last - first for first, last in self.backends.values())
 
     def as_json(self) -> dict[str, Any]:
         n = max(1, self.samples)
         return {
             "samples": self.samples,
             "every_seconds": WAIT_SAMPLE_SECONDS,
+            "backends": len(self.backends),
+            "backends_cpu_seconds": self.backends_cpu_seconds,
             # Average backends in each state, and active ones in each wait, per sample.
             "sessions": {k: round(v / n, 3) for k, v in self.sessions.most_common()},
             "active_waits": {k: round(v / n, 3) for k, v in self.waits.most_common(12)},

@@ -179,7 +179,7 @@ def render_fleet(report: FleetReport) -> str:
     out.insert(1, "-+-".join("-" * w for w in widths))
     out.insert(len(data["endpoints"]) + 2, "-+-".join("-" * w for w in widths))
     env, cpu, client = data["environment"], data["cpu"], data["client"]
-    share = cpu["database_share"]
+    share, own = cpu["database_share"], cpu["database_share_run_backends"]
     out += [
         "",
         f"{report.options.bots} bots, {report.options.dashboards} dashboard client(s), "
@@ -187,11 +187,15 @@ def render_fleet(report: FleetReport) -> str:
         f"x {env['gunicorn_threads']} thread(s); {env['postgresql'].split(' on ')[0]}; "
         f"{env['cpu_count']} CPUs.",
         f"target {data['target']}: {'met' if data['met'] else 'NOT met'}.",
-        f"CPU over the run: PostgreSQL {_cores(cpu['postgresql'])}; gunicorn "
+        f"CPU over the run: PostgreSQL {_cores(cpu['postgresql'])} (the server's every "
+        f"process; the run's own backends: {_cores(cpu['postgresql_run_backends'])}); gunicorn "
         f"{_cores(cpu['gunicorn'])}; client {_cores(cpu['client'])}; the machine "
         f"{cpu['machine']['busy_share']:.0%} busy (all its processes).",
         "database's share of the run's CPU (PostgreSQL / PostgreSQL + gunicorn + client): "
-        + ("-" if share is None else f"{share:.0%}"),
+        + ("-" if share is None else f"{share:.0%}")
+        + " (the run's own backends alone: "
+        + ("-" if own is None else f"{own:.0%}")
+        + ")",
         f"client: loop lag p99 {_ms(client['loop_lag_p99_ms'])} ms, "
         f"{client['connections_opened']:,} connections opened (at most "
         f"{client['connections_max']} at once); "

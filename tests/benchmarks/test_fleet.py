@@ -69,11 +69,19 @@ def test_a_small_fleet_exercises_every_endpoint_without_an_error(tmp_path: Path)
     assert DURATION <= report["wall_seconds"] < DURATION + 10
 
     cpu = report["cpu"]
-    for side in ("postgresql", "gunicorn", "client"):
+    for side in ("postgresql", "postgresql_run_backends", "gunicorn", "client"):
         assert cpu[side]["cpu_seconds"] > 0, side
     assert 0 < cpu["database_share"] < 1
+    assert 0 < cpu["database_share_run_backends"] < 1
     assert 0 <= cpu["machine"]["busy_share"] <= 1
+    assert cpu["postgresql_run_backends"]["cpu_seconds"] <= cpu["postgresql"]["cpu_seconds"]
     assert report["pg_activity"]["samples"] >= DURATION  # four a second
+    assert report["pg_activity"]["backends"] >= 2  # a connection per worker at least
+    windows = report["windows"]
+    assert len(windows) in (DURATION // 10, DURATION // 10 + 1)
+    assert sum(w["requests"] for w in windows) == totals["overall"]["requests"]
+    assert windows[0]["run_cores"] > 0
+    assert windows[0]["machine_cores"] > 0
     assert isinstance(report["client"]["saturated"], bool)
     assert report["client"]["loop_lag_p99_ms"] >= 0
     env = report["environment"]
