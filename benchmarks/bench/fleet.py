@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -101,14 +102,9 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
                     _drive(options, bots, warm_bots, cookie, port, meter, log)
                 )
             cpu = meter.end()
-            backends = waits.backends_cpu_seconds
-            cpu["postgresql_run_backends"] = {
-                "cpu_seconds": backends,
-                "cores": backends / cpu["wall_seconds"],
-            }
-            # On a server shared with other databases: the run's own backends over the run's CPU.
-            others = (cpu["gunicorn"]["cpu_seconds"] or 0) + cpu["client"]["cpu_seconds"]
-            cpu["database_share_run_backends"] = backends / (backends + others) if others else None
+            _add_own_backends(
+                cpu, waits.backends_cpu_seconds, local=bool(meter.trees["postgresql"])
+            )
             log_tail = (Path(tmp) / "gunicorn.log").read_text(errors="replace")[-2000:]
     return FleetReport(
         database_dropped=not database_exists(db.server, db.name),
@@ -126,6 +122,18 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
         workers_seen=workers_seen,
         gunicorn_log_tail=log_tail if recorder_errors(recorder) else "",
     )
+
+
+def _add_own_backends(cpu: dict[str, Any], seconds: float, *, local: bool) -> None:
+    """The run's own backends' CPU, and their share of the run's: on a server shared with
+    other databases, the part of the server's CPU that is the run's. None for a server on
+    another machine (no /proc of its processes here)."""
+    others = (cpu["gunicorn"]["cpu_seconds"] or 0) + cpu["client"]["cpu_seconds"]
+    cpu["postgresql_run_backends"] = {
+        "cpu_seconds": seconds if local else None,
+        "cores": seconds / cpu["wall_seconds"] if local else None,
+    }
+    cpu["database_share_run_backends"] = seconds / (seconds + others) if local else None
 
 
 def recorder_errors(recorder: Recorder) -> int:

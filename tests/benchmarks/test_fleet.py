@@ -3,9 +3,16 @@ endpoint a bot or the dashboard uses is exercised with no error, the run keeps t
 and the report carries every figure (not their speed: a smoke run on a shared machine)."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+from django.core.management import CommandError, call_command
+
+from benchmarks.bench.fleet_probe import tree_cpu_seconds
 from benchmarks.bench.scratch import PgServer, database_exists
 from tests.benchmarks.running import run_bench
 
@@ -93,3 +100,23 @@ def test_a_small_fleet_exercises_every_endpoint_without_an_error(tmp_path: Path)
     assert re.fullmatch(r"\w+_bench_\d+", report["database"])
     assert report["database_dropped"] is True
     assert not database_exists(server, report["database"])
+
+
+def test_a_process_trees_cpu_counts_a_child_that_ended_during_the_run() -> None:
+    # A backend whose connection closed, a gunicorn worker replaced: their CPU is the run's.
+    before = tree_cpu_seconds(os.getpid())
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)  # noqa: S603 - our interpreter
+
+    after = tree_cpu_seconds(os.getpid())
+
+    assert before is not None
+    assert after is not None
+    assert after - before >= 0.3
+
+
+def test_a_fleet_of_no_bots_is_refused() -> None:
+    with pytest.raises(
+        CommandError, match="--fleet, --duration and --trade-every must be positive"
+    ):
+        call_command("bench", "--fleet", "0")

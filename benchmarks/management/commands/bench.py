@@ -24,7 +24,8 @@ class Command(BaseCommand):
         "afterwards): single-trade POST latency, 1,000-trade and 10,000-candle batch rates; "
         "then the reads (selectors, refresh, rollup, trade list endpoint, admin page, "
         "dashboard) on the data set generate_dataset loaded into the configured database. "
-        "Each beside raw SQL doing the same work in the same run."
+        "Each beside raw SQL doing the same work in the same run. With --fleet N instead: N "
+        "simulated bots and a dashboard client at once, latency per endpoint, errors, CPU."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
