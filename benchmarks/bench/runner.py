@@ -14,7 +14,6 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +47,14 @@ from benchmarks.bench.workload import (
     ApiClient,
     candle_rows,
     candle_values,
+    paper_bot,
     raw_copy,
     raw_insert_one,
     stored_trade,
     to_json,
     trade_rows,
 )
-from trading.models import ApiToken, Bot, BotMode
+from trading.models import ApiToken, Bot
 from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
 
 Log = Callable[[str], None]
@@ -198,15 +198,10 @@ def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> li
 
 def _setup(scratch: ScratchDatabase) -> str:
     """The bench bots and the API bot's token; the token's key."""
-    for bot_id in (API_BOT, RAW_BOT):
-        Bot.objects.using(scratch.alias).create(
-            bot_id=bot_id,
-            name=f"Benchmark ({bot_id})",
-            strategy_type="benchmark",
-            exchange="binance",
-            mode=BotMode.PAPER,
-            initial_capital_usd=Decimal(10_000),
-        )
+    Bot.objects.using(scratch.alias).bulk_create(
+        paper_bot(bot_id, name=f"Benchmark ({bot_id})", strategy_type="benchmark")
+        for bot_id in (API_BOT, RAW_BOT)
+    )
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     ApiToken.objects.using(scratch.alias).create(
         key_hash=token_hash(key), prefix=key[:PREFIX_LENGTH], bot_id=API_BOT, name="bench"

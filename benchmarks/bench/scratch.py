@@ -200,6 +200,15 @@ def gunicorn_server(
     *, env: dict[str, str], workers: int, log_path: Path, log: Log
 ) -> Iterator[int]:
     """``gunicorn atb_site.wsgi`` with the project's gunicorn.conf.py on 127.0.0.1; its port."""
+    with gunicorn_process(env=env, workers=workers, log_path=log_path, log=log) as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def gunicorn_process(
+    *, env: dict[str, str], workers: int, log_path: Path, log: Log
+) -> Iterator[tuple[int, int]]:
+    """As ``gunicorn_server``; its port and the master's pid (the workers are its children)."""
     port = free_port()
     command = [
         sys.executable,
@@ -225,7 +234,7 @@ def gunicorn_server(
     try:
         _wait_live(process, port, log_path)
         log(f"gunicorn ({workers} workers) is live on 127.0.0.1:{port}")
-        yield port
+        yield port, process.pid
     finally:
         _stop(process)
         log("gunicorn stopped")

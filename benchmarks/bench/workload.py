@@ -15,6 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from benchmarks.bench.scratch import BenchError
+from trading.models import Bot, BotMode
 from trading.services.ingest import TRADE_COLUMNS, trade_derived_fields
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # candles: minute by minute from here
@@ -36,6 +37,18 @@ TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
 CANDLE_NAMES = ["symbol", "exchange", "timeframe", "ts", "open", "high", "low", "close", "volume"]
 
 Row = dict[str, Any]
+
+
+def paper_bot(bot_id: str, *, name: str, strategy_type: str) -> Bot:
+    """A bench bot, not saved yet: paper trading on binance with 10,000 USD."""
+    return Bot(
+        bot_id=bot_id,
+        name=name,
+        strategy_type=strategy_type,
+        exchange="binance",
+        mode=BotMode.PAPER,
+        initial_capital_usd=Decimal(10_000),
+    )
 
 
 # --- Rows ---------------------------------------------------------------------------------------

@@ -3,23 +3,19 @@ and the scratch database gone afterwards. Figures are not checked: a smoke run, 
 code never rots."""
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
 
 from benchmarks.bench.reads import SELECTOR_OPS, optional
 from benchmarks.bench.scratch import PgServer, database_exists
+from tests.benchmarks.running import run_bench
 
-ROOT = Path(settings.BASE_DIR)
 INGESTION = {"trade_single_post", "trade_batch_post", "candle_batch_post", "momentum_import"}
 PAGES = {"trade_list_api", "admin_trade_list", "dashboard_page", "dashboard_bot_page"}
 # An operation over another issue's module is "not available" until that module is there.
@@ -46,23 +42,7 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     server = PgServer.from_settings()
     out = tmp_path / "bench.json"
 
-    run = subprocess.run(  # noqa: S603 - our interpreter and manage.py
-        [sys.executable, "manage.py", "bench", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            # As a deployment runs it: production settings, and no collectstatic beforehand
-            # (the admin page once crashed the whole run there: a missing manifest entry).
-            "DJANGO_SETTINGS_MODULE": "atb_site.settings.base",
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "bench-test-" + "x" * 50,
-            "DATABASE_URL": server.url(server.configured_name),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = run_bench(["--quick", "--json", str(out)], timeout=300)
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("operation ")
