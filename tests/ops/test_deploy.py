@@ -165,7 +165,7 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.bind == ["0.0.0.0:8000"]
     assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (min(2 * cpus + 1, 4), 1, "sync")
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (30, 30, 5)
-    assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (1000, 100, True)
+    assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (10_000, 5_000, True)
     assert cfg.access_log_format == '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
     # Production (DJANGO_DEBUG unset) logs JSON; debug logs plain text.
     assert cfg.logconfig_dict["handlers"]["console"]["formatter"] == "json"
