@@ -86,9 +86,10 @@ def request_body_kept(request: Request) -> bytes | None:
     if not 0 < length <= settings.API_MAX_BODY_BYTES:
         return None
     raw = django_request.read(length)
-    # As Django's own HttpRequest.body leaves it: the stream readable again from the start.
+    # Put back as unread, as the chunked-body middleware (trading.api.parsers) leaves a body it
+    # read: DRF's parser then reads the same bytes from the request as if first.
     django_request._stream = io.BytesIO(raw)
-    django_request._read_started = False
+    django_request._read_started = False  # type: ignore[attr-defined]  # Django's own flag
     return raw
 
 
