@@ -331,3 +331,27 @@ def _postgresql_refuses(row: tuple[Any, ...]) -> bool:
     except (DataError, IntegrityError):
         return True
     return False
+
+
+def test_indicator_numbers_are_stored_as_the_generic_path_stores_them(
+    bot_client: APIClient, generic_taken: list[int]
+) -> None:
+    indicators = (
+        '{"big": 123456789012345678901234567890, "atr": 0.1234567890123, "e": 1E+5, "z": -0,'
+        ' "deep": {"s": "x\\ty", "n": [1.50, null, true]}}'
+    )
+    fast = json.dumps([candle(0)])[:-2] + f', "indicators": {indicators}}}]'
+    generic = fast.replace("12:00:00Z", "12:01:00Z")
+    assert bot_client.post(MARKET, fast, content_type="application/json").json()["inserted"] == 1
+    assert generic_taken == []
+    response = bot_client.post(
+        MARKET, generic, content_type="application/json", HTTP_IDEMPOTENCY_KEY="generic"
+    )
+    assert (response.json()["inserted"], generic_taken) == (1, [1])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indicators::text FROM trading.market_data ORDER BY ts")
+        rows = cursor.fetchall()
+    assert rows == [
+        ('{"e": 100000, "z": 0, "atr": 0.1234567890123, "big": 123456789012345678901234567890,'
+         ' "deep": {"n": [1.50, null, true], "s": "x\\ty"}}',),
+    ] * 2  # fmt: skip
