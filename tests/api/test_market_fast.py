@@ -259,13 +259,17 @@ def test_the_fast_copy_text_is_the_reference_one() -> None:
         candle(n, symbol="A\\B\\tC/USDT", exchange="ex\\N", indicators={"n": "x\r\n\t\\"})
         for n in range(3)
     ] + [candle(n, ts=(T0 + timedelta(minutes=n)).isoformat()) for n in range(3, 6)]
-    items = candles_decoded(json.dumps(body).encode(), most=10)
+    # markets interleaved, changing at and between the chunks' edges
+    body += [candle(6, symbol="ETH/USDT"), candle(7), candle(8, symbol="ETH/USDT")]
+    body += [candle(10, timeframe="5m"), candle(10, exchange="kraken"), candle(11)]
+    items = candles_decoded(json.dumps(body).encode(), most=20)
     assert items is not None
     chunks = list(candle_chunks(items, now=datetime.now(UTC), chunk=4))
-    assert [len(c) for c in chunks] == [4, 2]
+    assert [len(c) for c in chunks] == [4, 4, 4]
     for chunk in chunks:
         assert chunk.repeats == 0
         assert chunk.copy_text == _copy_lines(list(chunk))
+        assert list(chunk.markets) == list(dict.fromkeys(row[:3] for row in chunk))
 
 
 _PRICES = [
@@ -355,3 +359,18 @@ def test_indicator_numbers_are_stored_as_the_generic_path_stores_them(
         ('{"e": 100000, "z": 0, "atr": 0.1234567890123, "big": 123456789012345678901234567890,'
          ' "deep": {"n": [1.50, null, true], "s": "x\\ty"}}',),
     ] * 2  # fmt: skip
+
+
+def test_a_chunk_opening_with_empty_names_is_judged_by_the_generic_path(
+    bot_client: APIClient,
+) -> None:
+    body = [candle(n) for n in range(1_001)]
+    body[1_000].update(symbol="", exchange="", timeframe="")  # the second chunk's first candle
+    response = post(bot_client, body)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"index": 1_000, "field": "symbol", "reason": "may not be blank"},
+        {"index": 1_000, "field": "exchange", "reason": "may not be blank"},
+        {"index": 1_000, "field": "timeframe", "reason": "must be one of: 1m, 5m, 15m, 1h, 4h, 1d"},
+    ]
+    assert MarketData.objects.count() == 0

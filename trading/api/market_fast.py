@@ -109,6 +109,17 @@ def candles_decoded(raw: bytes, *, most: int) -> list[_Candle] | None:
     return items
 
 
+def _market_prefix(market: MarketKey, names: dict[str, str]) -> tuple[str, int]:
+    """The start of the market's COPY lines (names escaped, the timeframe) and its minutes."""
+    symbol, exchange, timeframe = market
+    minutes = PERIOD_MINUTES.get(timeframe)
+    if minutes is None:
+        raise NotFast
+    symbol_field = names.get(symbol) or _plain_name(symbol, 64, names)
+    exchange_field = names.get(exchange) or _plain_name(exchange, 50, names)
+    return f"{symbol_field}\t{exchange_field}\t{timeframe}\t", minutes
+
+
 def _plain_name(value: str, max_length: int, names: dict[str, str]) -> str:
     """``value`` escaped for COPY, when it is a symbol or exchange the fast path takes (kept in
     ``names``, so that the batch's other candles skip the check): 1 to ``max_length``
@@ -146,11 +157,15 @@ def candle_chunks(
     the COPY text. Its key is its COPY line's start: names escaped, the timeframe, the minute."""
     latest = (now + FUTURE_SKEW).astimezone(UTC).isoformat()[:16]
     names: dict[str, str] = {}
-    minutes_of = PERIOD_MINUTES
     fromisoformat = datetime.fromisoformat
     escapes = COPY_ESCAPES
     seen: set[str] = set()
+    prefix = ""
+    minutes = 0
     for start in range(0, len(items), chunk):
+        # The market of the candle before (none yet: no text equals None), whose names are
+        # checked: a batch is mostly one market's candles in a row.
+        last: tuple[object, object, object] = (None, None, None)
         rows: list[CandleRow] = []
         lines: list[str] = []
         prices: list[str] = []
@@ -160,12 +175,15 @@ def candle_chunks(
             symbol = item.symbol
             exchange = item.exchange
             timeframe = item.timeframe
+            if symbol != last[0] or exchange != last[1] or timeframe != last[2]:
+                last = market = (symbol, exchange, timeframe)
+                prefix, minutes = _market_prefix(market, names)
+                markets[market] = None
             text = item.ts
             # Judged as text, the chunk's times found plain below: UTC, whole minutes, and
             # the minute (its first 16 characters) ordered as the text is.
             minute = text[:16]
-            minutes = minutes_of.get(timeframe)
-            if minutes is None or not _EARLIEST <= minute <= latest:
+            if not _EARLIEST <= minute <= latest:
                 raise NotFast
             try:
                 if minutes != 1 and (int(text[11:13]) * 60 + int(text[14:16])) % minutes:
@@ -190,10 +208,7 @@ def candle_chunks(
             rows.append(
                 (symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators_text)
             )
-            markets[symbol, exchange, timeframe] = None
-            symbol_field = names.get(symbol) or _plain_name(symbol, 64, names)
-            exchange_field = names.get(exchange) or _plain_name(exchange, 50, names)
-            key = f"{symbol_field}\t{exchange_field}\t{timeframe}\t{minute}"
+            key = prefix + minute
             if key in seen:
                 continue
             seen.add(key)
