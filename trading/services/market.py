@@ -108,6 +108,25 @@ ON CONFLICT (symbol, exchange, timeframe, ts) DO NOTHING
 """  # noqa: S608 - a constant statement
 
 
+class RenderedChunk(list[CandleRow]):
+    """A chunk the caller (the API's fast path) wrote out already: ``copy_text`` holds the COPY
+    lines of its rows but the ``repeats`` that repeat a candle earlier in the batch (those are
+    left out, the first stays), and ``markets`` every market of its rows."""
+
+    def __init__(
+        self,
+        rows: list[CandleRow],
+        *,
+        copy_text: str,
+        repeats: int,
+        markets: dict[MarketKey, None],
+    ) -> None:
+        super().__init__(rows)
+        self.copy_text = copy_text
+        self.repeats = repeats
+        self.markets = markets
+
+
 @dataclass(frozen=True)
 class InsertCounts:
     inserted: int
@@ -149,7 +168,7 @@ def _unique_and_spans(rows: list[CandleRow]) -> tuple[list[CandleRow], list[_Spa
 
 
 # COPY's text format: a backslash, tab, newline or carriage return inside a field is escaped.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # Rows per write: PostgreSQL parses one chunk while the next is being built.
 COPY_CHUNK_ROWS = 1_000
 
@@ -162,7 +181,7 @@ def _copy_lines(rows: list[CandleRow]) -> str:
     names, so each is escaped once.
     """
     names: dict[str, str] = {}
-    escapes = _COPY_ESCAPES
+    escapes = COPY_ESCAPES
     lines: list[str] = []
     for symbol, exchange, timeframe, ts, open_, high, low, close, volume, indicators in rows:
         symbol_field = names.get(symbol)
@@ -318,11 +337,20 @@ def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, Non
     PostgreSQL's deadlock_timeout before the same fallback. A longer batch goes in the order it
     came: sorting 1,000 candles of 50 interleaved markets costs about 2 ms, a quarter of what
     writing them does, and a race between two such batches over the same new candles is rare
-    (two bots backfilling one market at once)."""
+    (two bots backfilling one market at once).
+
+    A RenderedChunk of a longer batch is written as its caller built it: the caller left out
+    the repeats of the whole batch (every chunk of such a batch must be one)."""
     seen: set[tuple[str, str, str, datetime]] = set()
     count = 0
     with _copy_into(COPY_DIRECT_SQL) as copy:
         for chunk in chunks:
+            whole_batch = count == 0 and len(chunk) < COPY_CHUNK_ROWS
+            if isinstance(chunk, RenderedChunk) and not whole_batch:
+                copy.write(chunk.copy_text.encode())
+                markets.update(chunk.markets)
+                count += len(chunk) - chunk.repeats
+                continue
             fresh = []
             for row in chunk:
                 key = row[:4]
@@ -330,7 +358,7 @@ def _copy_stream(chunks: Iterable[list[CandleRow]], markets: dict[MarketKey, Non
                     seen.add(key)
                     fresh.append(row)
                     markets[key[:3]] = None
-            if count == 0 and len(chunk) < COPY_CHUNK_ROWS:  # the whole batch
+            if whole_batch:
                 fresh.sort(key=_CANDLE_KEY)
             copy.write(_copy_lines(fresh).encode())
             count += len(fresh)
