@@ -37,6 +37,7 @@ from trading.selectors.lists import (
     signal_list,
     trade_list,
 )
+from trading.selectors.rowjson import json_rows_of
 
 WHO_SEES = (
     "A bot's token sees only its own bot's rows; staff see every bot's. "
@@ -59,9 +60,24 @@ class ReadView(generics.GenericAPIView):
 
 
 class ListView(ReadView, generics.ListAPIView):
+    """A page of rows, written as JSON text by PostgreSQL (``trading.selectors.rowjson``): the
+    same bytes as the output serializer and DRF's renderer give, without a model instance, a
+    Decimal or a datetime per value. A serializer with a field that is not a plain column (none
+    of the trading lists' has one) is served by DRF's own path instead."""
+
     filter_backends = [DjangoFilterBackend]
     pagination_class = KeysetCursorPagination
     ordering: tuple[str, ...] = ()
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = json_rows_of(self.get_serializer_class())
+        if rows is None:
+            return super().list(request, *args, **kwargs)
+        queryset = self.filter_queryset(self.get_queryset())
+        paginator = self.paginator
+        if not isinstance(paginator, KeysetCursorPagination):
+            return super().list(request, *args, **kwargs)
+        return paginator.get_json_response(paginator.paginate_json(queryset, request, self, rows))
 
 
 class DetailView(ReadView, generics.RetrieveAPIView):
