@@ -74,9 +74,11 @@ def fill(bot: Any) -> None:
         )
         make_signal(bot, generated_at=moment, symbol=AWKWARD, validated=bool(n % 2))
         make_balance(bot, ts=moment, unrealized_pnl_usd=Decimal(-n) / 2, available_margin_usd=None)
-        make_candle(ts=moment, low=Decimal("0.0000000001"), volume=Decimal(0))
+        make_candle(
+            ts=moment, symbol=f"{bot.bot_id}/USDT", low=Decimal("0.0000000001"), volume=Decimal(0)
+        )
     make_closed_trade(bot, pnl_usd=Decimal("-488.12345678"), exit_time=moments[4])
-    make_order(bot, price=None, symbol="")
+    make_order(bot, price=None, symbol="", client_order_id=f"{bot.bot_id}-a")
     make_order(bot, status="filled", exchange_order_id=AWKWARD)
     RiskMetric.objects.create(
         bot=bot, date=T0.date(), computed_at=moments[1], net_pnl_usd=Decimal("-12.5")
@@ -147,3 +149,29 @@ def test_the_trade_list_page_shows_the_rows(superuser: User) -> None:
     assert page.count('<tr><th class="field-id"><a href="/admin/trading/trade/') == 6
     assert "&lt;b&gt;&amp;&quot;&#x27;&lt;/b&gt; é0" in page
     assert "Jan. 5, 2026, midnight" in page and "Feb. 14, 2026, 3 p.m." in page
+
+
+@pytest.mark.parametrize("model", LISTED, ids=lambda m: m.__name__)
+def test_a_list_page_runs_the_same_queries_for_few_rows_or_many(
+    model: type[models.Model], superuser: User, django_assert_num_queries: Any
+) -> None:
+    opts = model._meta
+    url = f"/admin/{opts.app_label}/{opts.model_name}/"
+    client = Client()
+    client.force_login(superuser)
+    fill(make_bot("alpha_1"))
+    client.get(url)  # the session and the content types
+
+    # The session, the user, the bots of the bot filter (the backlog's and the candles' lists
+    # have none), the capped count and the page with each row's bot id: no query per row.
+    queries = 4 if model in (RiskMetricsBacklog, MarketData) else 5
+    with django_assert_num_queries(queries):
+        few = client.get(url)
+    fill(make_bot("beta_2"))
+    fill(make_bot("gamma_3"))
+    with django_assert_num_queries(queries) as many:
+        more = client.get(url)
+
+    assert len(more.context["cl"].result_list) > len(few.context["cl"].result_list) > 0
+    page = [q["sql"] for q in many.captured_queries][-1]
+    assert "metadata" not in page  # the bots' (and rows') JSON columns are not loaded
