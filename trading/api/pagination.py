@@ -141,7 +141,7 @@ class KeysetCursorPagination(CursorPagination):
         )
         self._first_key = page[0][-len(self.ordering) :] if page else None
         self._last_key = page[-1][-len(self.ordering) :] if page else None
-        return [rows.row(parts) for parts in page]
+        return rows.rows(page)
 
     def _names(self) -> list[str]:
         return [name for name, _ in self._columns()]

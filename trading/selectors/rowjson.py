@@ -16,7 +16,7 @@ the output serializers write it (DRF's ``to_representation`` and ``JSONRenderer`
   reads it. The common empty ``{}`` and ``[]`` cost nothing.
 
 PostgreSQL writes a row as text pieces: the JSON before the first JSON column, that column's
-``jsonb`` text, the JSON up to the next JSON column, ..., and the end. ``join_row`` puts them
+``jsonb`` text, the JSON up to the next JSON column, ..., and the end. ``join_rows`` puts them
 together. Key columns of the cursor come as extra text columns (``key_text``).
 """
 
@@ -61,16 +61,25 @@ def compact_json(text: str) -> str:
         return text
 
 
-def join_row(parts: Sequence[Any], json_columns: int) -> str:
-    """One row's JSON from the pieces PostgreSQL wrote (see the module's docstring)."""
+def join_rows(rows: Sequence[Sequence[Any]], json_columns: int) -> list[str]:
+    """Each row's JSON from the pieces PostgreSQL wrote (see the module's docstring). A page's
+    rows often share a JSON value (a strategy's settings): each distinct text is re-encoded
+    once."""
     if not json_columns:
-        return str(parts[0])
-    pieces = [parts[0]]
-    for i in range(json_columns):
-        value = parts[2 * i + 1]
-        pieces.append("null" if value is None else compact_json(value))
-        pieces.append(parts[2 * i + 2])
-    return "".join(pieces)
+        return [str(parts[0]) for parts in rows]
+    compacted: dict[str | None, str] = {None: "null"}
+    out = []
+    for parts in rows:
+        pieces = [parts[0]]
+        for i in range(json_columns):
+            value = parts[2 * i + 1]
+            text = compacted.get(value)
+            if text is None:
+                text = compacted[value] = compact_json(value)
+            pieces.append(text)
+            pieces.append(parts[2 * i + 2])
+        out.append("".join(pieces))
+    return out
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,8 @@ class JsonRows:
             annotations[key_names[-1]] = RawSQL(sql, ())  # noqa: S611 - as above
         return queryset.annotate(**annotations).values_list(*self.names, *key_names)
 
-    def row(self, parts: Sequence[Any]) -> str:
-        return join_row(parts, self.json_columns)
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[str]:
+        return join_rows(rows, self.json_columns)
 
 
 def _model_field(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
