@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from django.conf import settings
-from django.contrib.admin.templatetags.admin_list import ResultList, _coerce_field_name
+from django.contrib.admin.templatetags.admin_list import ResultList
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import display_for_field, quote
 from django.contrib.admin.views.main import ChangeList
@@ -91,7 +91,7 @@ def _cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
     formats = _Formats()
     columns: list[tuple[bool, str, Cell, str]] = []
     first = True
-    for index, name in enumerate(cl.list_display):
+    for name in cl.list_display:
         if not isinstance(name, str) or hasattr(cl.model_admin, name):
             return None
         try:
@@ -102,7 +102,7 @@ def _cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
             return None
         if field.auto_created and not isinstance(field, models.AutoField | models.BigAutoField):
             return None  # an implicit id is shown as its number, as a declared one
-        classes = f"field-{_coerce_field_name(name, index)}"
+        classes = f"field-{name}"
         if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
             classes += " nowrap"
         linked = (first and not links) or name in links
@@ -183,7 +183,7 @@ def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -
             value = getattr(row, attname)
             if value in empty_values:
                 return empty
-            return moments.format(timezone.template_localtime(value))
+            return moments.format(timezone.template_localtime(value))  # type: ignore[attr-defined]
 
         return moment
     if isinstance(field, models.DecimalField):

@@ -94,7 +94,8 @@ class KeysetCursorPagination(CursorPagination):
         if getattr(self, "_json_keys", False):
             key = self._last_key if last else self._first_key
             return () if key is None else key
-        return self._key_of(self.page[-1] if last else self.page[0])
+        page = self.page or []
+        return self._key_of(page[-1] if last else page[0])
 
     def _encode(self, key: Sequence[Any], *, reverse: bool) -> str:
         payload = json.dumps(

@@ -98,7 +98,7 @@ class JsonRows:
         json_fields: list[str] = []
         for name in self.fields:
             model_field = _model_field(self.model, name)
-            column = f"{table}.{qn(model_field.column)}"
+            column = f"{table}.{qn(str(model_field.column))}"
             if isinstance(model_field, models.JSONField):
                 json_fields.append(f"{column}::text")
                 groups.append([])
@@ -130,7 +130,7 @@ class JsonRows:
         key_names = []
         for i, key in enumerate(keys):
             model_field = _model_field(self.model, key)
-            column = f"{table}.{qn(model_field.column)}"
+            column = f"{table}.{qn(str(model_field.column))}"
             sql = (
                 iso_sql(column, zone=ISO_OFFSET)
                 if isinstance(model_field, models.DateTimeField)

@@ -30,7 +30,8 @@ def fast_result_list(cl: ChangeList) -> dict[str, Any]:
 
 @register.tag(name="fast_result_list")
 def fast_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
-    return InclusionAdminNode(
+    # django-stubs know InclusionAdminNode without its func and template_name.
+    return InclusionAdminNode(  # type: ignore[call-arg]
         parser,
         token,
         func=fast_result_list,
