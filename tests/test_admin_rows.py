@@ -1,6 +1,7 @@
 """The trading admin's list rows, written in one pass (trading/admin_rows.py), are the HTML
 Django's admin writes for them (``items_for_result``), cell for cell."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import results
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import models
 from django.test import Client, RequestFactory
 from django.urls import resolve
@@ -36,6 +37,7 @@ from trading.models import (
     Signal,
     Trade,
 )
+from trading.templatetags import trading_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +177,33 @@ def test_a_list_page_runs_the_same_queries_for_few_rows_or_many(
     assert len(more.context["cl"].result_list) > len(few.context["cl"].result_list) > 0
     page = [q["sql"] for q in many.captured_queries][-1]
     assert "metadata" not in page  # the bots' (and rows') JSON columns are not loaded
+
+
+def without_csrf(page: bytes) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page.decode())
+
+
+def test_the_sidebar_kept_is_the_one_django_writes_for_that_user_and_page(
+    superuser: User,
+) -> None:
+    fill(make_bot("alpha_1"))
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_trade"))
+    boss, limited = Client(), Client()
+    boss.force_login(superuser)
+    limited.force_login(clerk)
+
+    trading_admin._SIDEBARS.clear()
+    written = without_csrf(boss.get("/admin/trading/trade/").content)
+    kept = without_csrf(boss.get("/admin/trading/trade/").content)
+    orders = without_csrf(boss.get("/admin/trading/order/").content)
+    clerks = without_csrf(limited.get("/admin/trading/trade/").content)
+
+    assert kept == written
+    assert 'class="model-order current-model"' in orders
+    assert 'class="model-trade current-model"' in written
+    assert 'class="model-order"' in written
+    # Another user on the same page: the sidebar of what that user may see.
+    assert 'class="model-trade current-model"' in clerks
+    assert 'class="model-order' not in clerks
+    assert len(trading_admin._SIDEBARS) == 3
