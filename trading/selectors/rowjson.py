@@ -29,11 +29,12 @@ from django.db import connection, models
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-# datetime.isoformat() of a UTC time; ``Z`` for the API, ``+00:00`` for a cursor's key.
+# datetime.isoformat() of a UTC time; ``Z`` for the API, ``+00:00`` for a cursor's key. A time
+# on the second has no fraction: to_char writes ".000000", which replace() drops (cheaper than
+# testing the time first).
 _ISO = (
-    "to_char({col} AT TIME ZONE 'UTC', CASE WHEN {col} AT TIME ZONE 'UTC' = "
-    "date_trunc('second', {col} AT TIME ZONE 'UTC') THEN 'YYYY-MM-DD\"T\"HH24:MI:SS{zone}' "
-    "ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US{zone}' END)"
+    "replace(to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US{zone}'), "
+    "'.000000{bare}', '{bare}')"
 )
 ISO_Z = '"Z"'
 ISO_OFFSET = '"+00:00"'
@@ -44,7 +45,7 @@ _EMPTY = frozenset(("{}", "[]"))
 
 def iso_sql(column: str, *, zone: str = ISO_Z) -> str:
     """SQL: the ISO-8601 text of timestamptz ``column`` in UTC (``zone``: ISO_Z or ISO_OFFSET)."""
-    return _ISO.format(col=column, zone=zone)
+    return _ISO.format(col=column, zone=zone, bare=zone.strip('"'))
 
 
 def compact_json(text: str) -> str:
