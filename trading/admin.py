@@ -9,8 +9,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -23,6 +25,7 @@ from atb_site.admin_tools import (
 from trading.models import (
     AccountBalance,
     ApiToken,
+    Bot,
     MarketData,
     Order,
     OrderFill,
@@ -35,8 +38,58 @@ from trading.models import (
 from trading.services.tokens import bot_token_create, staff_token_create, token_revoke
 
 
+class BotFilter(admin.RelatedFieldListFilter):
+    """The bot filter, its choices read as bot ids alone (Django's loads every bot whole, its
+    metadata and settings too, to write ``str(bot)``, which is the bot id)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        bots = Bot._default_manager.complex_filter(field.get_limit_choices_to())
+        return [(bot.bot_id, str(bot)) for bot in bots.order_by(*ordering).only("bot_id")]
+
+
+class ShownColumnsChangeList(ChangeList):
+    """A list page that loads the columns its rows show, not every column of the row and of
+    its bot (JSON, timestamps and figures no cell shows). A related row is shown as its
+    ``str()``: for a bot, its bot id, the one column loaded (a ``__str__`` reading more would
+    cost a query a row: tests/test_admin_rows.py pins each list's queries)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
+        queryset = super().get_queryset(request, exclude_parameters)
+        joined = queryset.query.select_related
+        columns = shown_columns(self.model, self.list_display, joined)
+        return queryset if columns is None else queryset.only(*columns)
+
+
+def shown_columns(model: type[models.Model], list_display: Any, joined: Any) -> list[str] | None:
+    """The columns a list shows: a field's own, a joined foreign key's related key; None when
+    a column is not a model field (a callable may read anything)."""
+    columns: list[str] = []
+    for name in list_display:
+        try:
+            field = model._meta.get_field(name) if isinstance(name, str) else None
+        except FieldDoesNotExist:
+            field = None
+        if not isinstance(field, models.Field) or field.column is None:
+            return None
+        if isinstance(field, models.ForeignKey) and (
+            joined is True or (isinstance(joined, dict) and name in joined)
+        ):
+            columns.append(f"{name}__{field.target_field.name}")
+        else:
+            columns.append(name)
+    return columns
+
+
+class ShownColumnsAdmin(ReadOnlyModelAdmin):
+    """Lists load only the columns they show (ShownColumnsChangeList)."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ShownColumnsChangeList
+
+
 @admin.register(Trade)
-class TradeAdmin(ReadOnlyModelAdmin):
+class TradeAdmin(ShownColumnsAdmin):
     list_display = (
         "id",
         "bot",
@@ -54,7 +107,7 @@ class TradeAdmin(ReadOnlyModelAdmin):
     )
     list_select_related = ("bot",)
     list_filter = (
-        "bot",
+        ("bot", BotFilter),
         ("symbol", TextInputFilter),
         "status",
         "side",
@@ -71,7 +124,7 @@ class OrderFillInline(ReadOnlyTabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyModelAdmin):
+class OrderAdmin(ShownColumnsAdmin):
     list_display = (
         "id",
         "bot",
@@ -88,7 +141,7 @@ class OrderAdmin(ReadOnlyModelAdmin):
     )
     list_select_related = ("bot",)
     list_filter = (
-        "bot",
+        ("bot", BotFilter),
         ("symbol", TextInputFilter),
         "status",
         "order_type",
@@ -101,7 +154,7 @@ class OrderAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Position)
-class PositionAdmin(ReadOnlyModelAdmin):
+class PositionAdmin(ShownColumnsAdmin):
     list_display = (
         "id",
         "bot",
@@ -119,7 +172,7 @@ class PositionAdmin(ReadOnlyModelAdmin):
     )
     list_select_related = ("bot",)
     list_filter = (
-        "bot",
+        ("bot", BotFilter),
         ("symbol", TextInputFilter),
         "status",
         "side",
@@ -130,7 +183,7 @@ class PositionAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(MarketData)
-class MarketDataAdmin(ReadOnlyModelAdmin):
+class MarketDataAdmin(ShownColumnsAdmin):
     list_display = (
         "symbol",
         "exchange",
@@ -159,7 +212,7 @@ class MarketDataAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Signal)
-class SignalAdmin(ReadOnlyModelAdmin):
+class SignalAdmin(ShownColumnsAdmin):
     list_display = (
         "id",
         "bot",
@@ -176,7 +229,7 @@ class SignalAdmin(ReadOnlyModelAdmin):
     )
     list_select_related = ("bot",)
     list_filter = (
-        "bot",
+        ("bot", BotFilter),
         ("symbol", TextInputFilter),
         "direction",
         "outcome",
@@ -189,7 +242,7 @@ class SignalAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(AccountBalance)
-class AccountBalanceAdmin(ReadOnlyModelAdmin):
+class AccountBalanceAdmin(ShownColumnsAdmin):
     list_display = (
         "ts",
         "bot",
@@ -201,13 +254,13 @@ class AccountBalanceAdmin(ReadOnlyModelAdmin):
         "unrealized_pnl_usd",
     )
     list_select_related = ("bot",)
-    list_filter = ("bot", "snapshot_type", ("ts", DateRangeFilter))
+    list_filter = (("bot", BotFilter), "snapshot_type", ("ts", DateRangeFilter))
     ordering = ("-id",)
     sortable_by = ()
 
 
 @admin.register(RiskMetric)
-class RiskMetricAdmin(ReadOnlyModelAdmin):
+class RiskMetricAdmin(ShownColumnsAdmin):
     list_display = (
         "date",
         "bot",
@@ -223,13 +276,13 @@ class RiskMetricAdmin(ReadOnlyModelAdmin):
         "equity_close_usd",
     )
     list_select_related = ("bot",)
-    list_filter = ("bot", ("date", DateRangeFilter))
+    list_filter = (("bot", BotFilter), ("date", DateRangeFilter))
     ordering = ("-date", "bot_id")  # one row per bot per day: small, and (bot, date) is unique
     sortable_by = ("date",)
 
 
 @admin.register(RiskMetricsBacklog)
-class RiskMetricsBacklogAdmin(ReadOnlyModelAdmin):
+class RiskMetricsBacklogAdmin(ShownColumnsAdmin):
     """Bots whose daily rows late trades made stale; the next scheduled rollup redoes them."""
 
     list_display = ("bot", "since", "marked_at")
@@ -297,7 +350,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenAddForm
     list_display = ("prefix", "owner", "name", "created_at", "last_used_at", "revoked")
     list_select_related = ("bot", "user")
-    list_filter = (TokenStateFilter, "bot")
+    list_filter = (TokenStateFilter, ("bot", BotFilter))
     search_fields = ("prefix", "name", "bot__bot_id", "user__username")
     ordering = ("-created_at", "-id")
     sortable_by = ("created_at", "last_used_at")

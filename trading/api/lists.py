@@ -37,6 +37,7 @@ from trading.selectors.lists import (
     signal_list,
     trade_list,
 )
+from trading.selectors.rowjson import json_rows_of
 
 WHO_SEES = (
     "A bot's token sees only its own bot's rows; staff see every bot's. "
@@ -59,9 +60,33 @@ class ReadView(generics.GenericAPIView):
 
 
 class ListView(ReadView, generics.ListAPIView):
+    """A page of rows, written as JSON text by PostgreSQL (``trading.selectors.rowjson``): the
+    same bytes as the output serializer and DRF's renderer give, without a model instance, a
+    Decimal or a datetime per value. A serializer with a field that is not a plain column (none
+    of the trading lists' has one) is served by DRF's own path instead."""
+
     filter_backends = [DjangoFilterBackend]
     pagination_class = KeysetCursorPagination
     ordering: tuple[str, ...] = ()
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # Without any of the filters' parameters django-filter's form would leave the rows as
+        # they are: skip building it (most reads, a bot polling its newest rows, give none).
+        filterset = getattr(self, "filterset_class", None)
+        params = self.request.query_params
+        if filterset is not None and not any(name in params for name in filterset.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = json_rows_of(self.get_serializer_class())
+        if rows is None:
+            return super().list(request, *args, **kwargs)
+        queryset = self.filter_queryset(self.get_queryset())
+        paginator = self.paginator
+        if not isinstance(paginator, KeysetCursorPagination):
+            return super().list(request, *args, **kwargs)
+        return paginator.get_json_response(paginator.paginate_json(queryset, request, self, rows))
 
 
 class DetailView(ReadView, generics.RetrieveAPIView):

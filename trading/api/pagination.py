@@ -15,19 +15,22 @@ second settles ties. The view declares the key as ``ordering``; its last column 
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
+from django.http import HttpResponse
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from trading.api.errors import FieldError, InvalidInput
+from trading.selectors.rowjson import JsonRows
 
 DEFAULT_PAGE_SIZE = 100
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 MAX_PAGE_SIZE = 1_000
 
 
@@ -87,6 +90,13 @@ class KeysetCursorPagination(CursorPagination):
     def _key_of(self, row: Model) -> list[Any]:
         return [getattr(row, name) for name, _ in self._columns()]
 
+    def _boundary_key(self, *, last: bool) -> Sequence[Any]:
+        if getattr(self, "_json_keys", False):
+            key = self._last_key if last else self._first_key
+            return () if key is None else key
+        page = self.page or []
+        return self._key_of(page[-1] if last else page[0])
+
     def _encode(self, key: Sequence[Any], *, reverse: bool) -> str:
         payload = json.dumps(
             {"k": [_as_text(v) for v in key], "r": int(reverse)}, separators=(",", ":")
@@ -119,6 +129,31 @@ class KeysetCursorPagination(CursorPagination):
     # --- Paging ---------------------------------------------------------------------------------
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        return self._paginate(queryset, request, view, lambda ordered: ordered)
+
+    def paginate_json(
+        self, queryset: QuerySet[Any], request: Request, view: Any, rows: JsonRows
+    ) -> list[str]:
+        """The page as the JSON text of each row, written by PostgreSQL (JsonRows); the cursor
+        links come from the boundary rows' key texts."""
+        self._json_keys = True
+        page = self._paginate(
+            queryset, request, view, lambda ordered: rows.queryset(ordered, self._names())
+        )
+        self._first_key = page[0][-len(self.ordering) :] if page else None
+        self._last_key = page[-1][-len(self.ordering) :] if page else None
+        return rows.rows(page)
+
+    def _names(self) -> list[str]:
+        return [name for name, _ in self._columns()]
+
+    def _paginate(
+        self,
+        queryset: Any,
+        request: Request,
+        view: Any,
+        select: Callable[[QuerySet[Any]], QuerySet[Any]],
+    ) -> list[Any]:
         self.request = request
         self.page_size = self.get_page_size(request)
         self._page_url = remove_query_param(request.build_absolute_uri(), self.cursor_query_param)
@@ -135,7 +170,7 @@ class KeysetCursorPagination(CursorPagination):
         )
         if cursor is not None:
             queryset = queryset.filter(_after(columns, cursor[0]))
-        rows = list(queryset[: self.page_size + 1])
+        rows = list(select(queryset)[: self.page_size + 1])
         more = len(rows) > self.page_size
         page = rows[: self.page_size]
         if reverse:
@@ -152,12 +187,20 @@ class KeysetCursorPagination(CursorPagination):
         if not self.page:
             # Walked back past the newest row: the newest rows are the first page.
             return self._page_url
-        return self._encode(self._key_of(self.page[-1]), reverse=False)
+        return self._encode(self._boundary_key(last=True), reverse=False)
 
     def get_previous_link(self) -> str | None:
         if not self.has_previous or not self.page:
             return None
-        return self._encode(self._key_of(self.page[0]), reverse=True)
+        return self._encode(self._boundary_key(last=False), reverse=True)
+
+    def get_json_response(self, rows: list[str]) -> HttpResponse:
+        """The answer ``get_paginated_response`` gives, its rows already JSON text: the same
+        bytes as DRF's JSONRenderer (compact, U+2028/U+2029 escaped)."""
+        next_link, previous_link = _JSON(self.get_next_link()), _JSON(self.get_previous_link())
+        body = f'{{"next":{next_link},"previous":{previous_link},"results":[{",".join(rows)}]}}'
+        body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return HttpResponse(body.encode(), content_type="application/json")
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(
