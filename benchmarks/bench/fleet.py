@@ -98,6 +98,7 @@ def run_fleet(options: FleetOptions, *, log: Log) -> FleetReport:
             meter = CpuMeter({"postgresql": postmaster_pid(probe), "gunicorn": gunicorn_pid})
             workers_seen = len(children(gunicorn_pid))
             with WaitSampler(probe, db.name, meter) as waits:
+                meter.on_begin.append(waits.restart_backends)
                 recorder, lag, pool = asyncio.run(
                     _drive(options, bots, warm_bots, cookie, port, meter, log)
                 )

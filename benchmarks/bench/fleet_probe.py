@@ -97,6 +97,9 @@ class CpuMeter:
     def __init__(self, trees: dict[str, int | None]) -> None:
         self.trees = trees
         self.start: dict[str, float | None] = {}
+        self.began_at_tick = 0
+        # Called once the start is taken (WaitSampler.restart_backends).
+        self.on_begin: list[Any] = []
         self.wall = 0.0
         self._wall_start = time.perf_counter()
         # (seconds since begin, machine busy jiffies, machine jiffies, CPU s of the run's side)
@@ -104,10 +107,13 @@ class CpuMeter:
 
     def begin(self) -> None:
         self._wall_start = time.perf_counter()
+        self.began_at_tick = boot_ticks_now()
         self.sample()
         self.start = {name: _tree(pid) for name, pid in self.trees.items()}
         self.start["client"] = client_cpu_seconds()
         self._machine = machine_busy_ticks()
+        for hook in self.on_begin:
+            hook()
 
     def sample(self) -> None:
         """Where the CPU went since the last sample: the run's processes or the machine's
@@ -161,6 +167,12 @@ class CpuMeter:
         return figures
 
 
+def boot_ticks_now() -> int:
+    """Clock ticks since the machine booted, the unit of a process's start time in
+    /proc/<pid>/stat (its field 22)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS)
+
+
 def _tree(pid: int | None) -> float | None:
     return None if pid is None else tree_cpu_seconds(pid)
 
@@ -180,6 +192,7 @@ class WaitSampler:
         self.waits: Counter[str] = Counter()
         self.sessions: Counter[str] = Counter()
         self.backends: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pg-wait-sampler", daemon=True)
 
@@ -202,23 +215,43 @@ class WaitSampler:
             self.samples += 1
             if self.meter is not None and self.meter.start and self.samples % CPU_EVERY == 0:
                 self.meter.sample()
-            begun = self.meter is not None and bool(self.meter.start)
-            for pid, state, kind, event in rows:
-                self._backend_cpu(pid, begun=begun)
-                self.sessions[state or "unknown"] += 1
-                if state == "active":
-                    self.waits["CPU (no wait event)" if kind is None else f"{kind}:{event}"] += 1
+            with self._lock:
+                begun = self.meter is not None and bool(self.meter.start)
+                for pid, state, kind, event in rows:
+                    self._backend_cpu(pid, begun=begun)
+                    self.sessions[state or "unknown"] += 1
+                    if state == "active":
+                        wait = "CPU (no wait event)" if kind is None else f"{kind}:{event}"
+                        self.waits[wait] += 1
+
+    def restart_backends(self) -> None:
+        """The run starts now: each backend seen so far counts from its CPU at this moment, not
+        at its last sample (up to WAIT_SAMPLE_SECONDS of the warm-up before it)."""
+        with self._lock:
+            for pid in list(self.backends):
+                fields = _stat(pid)
+                if fields is None:
+                    del self.backends[pid]
+                    continue
+                now = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+                self.backends[pid] = (now, now)
 
     def _backend_cpu(self, pid: int, *, begun: bool) -> None:
         """Track the CPU of one backend of the run's database: from the start of the run (or
-        from its birth, for one that connected during it) to its last sample."""
+        from its birth, for one that connected during it) to its last sample. A backend first
+        seen after the start but born before it (in the last moments of the warm-up, between
+        two samples) counts from its first sample: its CPU before that is not known to be the
+        run's, so the figure errs low, never above the server's own."""
         fields = _stat(pid)
         if fields is None:
             return
         now = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
         first, _ = self.backends.get(pid, (None, None))
         if first is None or not begun:
-            first = 0.0 if begun else now
+            born_in_run = (
+                begun and self.meter is not None and int(fields[19]) >= self.meter.began_at_tick
+            )
+            first = 0.0 if born_in_run else now
         self.backends[pid] = (first, now)
 
     @property
