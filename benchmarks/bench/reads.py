@@ -114,10 +114,21 @@ def selector_op(name: str) -> Operation:
 
 
 def ms_op(
-    name: str, label: str, target: Target | None = None, baseline: str = SAME_SQL
+    name: str,
+    label: str,
+    target: Target | None = None,
+    baseline: str = SAME_SQL,
+    *,
+    max_ratio: float | None = None,
 ) -> Operation:
     return Operation(
-        name=name, label=label, rows_per_call=1, unit="ms", target=target, baseline_label=baseline
+        name=name,
+        label=label,
+        rows_per_call=1,
+        unit="ms",
+        target=target,
+        baseline_label=baseline,
+        max_ratio=max_ratio,
     )
 
 

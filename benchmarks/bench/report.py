@@ -45,6 +45,9 @@ class Operation:
     unit: str  # "ms" for a latency, "<rows>/s" for a rate
     target: Target | None  # the goal another issue set, if any
     baseline_label: str
+    # Issue 19's goal: our time over the raw baseline's at p50, at most this (a rate of at least
+    # 0.6x the raw one is a ratio of at most 1 / 0.6).
+    max_ratio: float | None = None
     seconds: list[float] = field(default_factory=list)
     baseline_seconds: list[float] = field(default_factory=list)
     available: bool = True
@@ -76,6 +79,7 @@ class Operation:
                 "value": self.target.value,
                 "text": self.target_text,
             },
+            "max_ratio": self.max_ratio,
         }
         if self.note:
             body["note"] = self.note
@@ -94,15 +98,21 @@ class Operation:
             if self.baseline_seconds
             else None
         )
-        body["met"] = None if self.target is None else self.target.met(figures)
+        checks = [] if self.target is None else [self.target.met(figures)]
+        if self.max_ratio is not None and body["ratio"] is not None:
+            checks.append(body["ratio"] <= self.max_ratio)
+        body["met"] = all(checks) if checks else None
         return body
 
     @property
     def target_text(self) -> str:
-        if self.target is None:
-            return "-"
-        value = f"{self.target.value:,.0f}" if self.is_rate else f"{self.target.value:g}"
-        return f"{self.target.metric} {self.target.comparison} {value} {self.unit}"
+        parts = []
+        if self.target is not None:
+            value = f"{self.target.value:,.0f}" if self.is_rate else f"{self.target.value:g}"
+            parts.append(f"{self.target.metric} {self.target.comparison} {value} {self.unit}")
+        if self.max_ratio is not None:
+            parts.append(f"ratio <= {self.max_ratio:.2f}x")
+        return "; ".join(parts) or "-"
 
 
 @dataclass

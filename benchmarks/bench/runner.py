@@ -234,6 +234,7 @@ def _single_trades_op() -> Operation:
         rows_per_call=1,
         unit="ms",
         target=Target("p95", "<", 5.0),
+        max_ratio=3.0,  # issue 19: p50 at most 3x a raw INSERT and commit
         baseline_label="INSERT 1 row",
     )
 
@@ -264,6 +265,7 @@ def _trade_batches_op(options: BenchOptions) -> Operation:
         rows_per_call=size,
         unit="trades/s",
         target=Target("p50", ">=", 10_000),
+        max_ratio=1 / 0.6,  # issue 19: at least 0.6x the raw COPY rate
         baseline_label=f"COPY {size:,} rows",
     )
 
@@ -294,6 +296,7 @@ def _candle_batches_op(options: BenchOptions) -> Operation:
         rows_per_call=size,
         unit="candles/s",
         target=Target("p50", ">=", 100_000),
+        max_ratio=1 / 0.75,  # issue 19: at least 0.75x the raw COPY rate
         baseline_label=f"COPY {size:,} rows",
     )
 

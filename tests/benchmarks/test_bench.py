@@ -67,7 +67,18 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
         assert min(op["p50"], op["p95"], op["p99"]) > 0, name
         if op["baseline"]["operation"]:
             assert op["ratio"] > 0, name
-        assert op["met"] is None if op["target"] is None else isinstance(op["met"], bool), name
+        goal = op["target"] is not None or op["max_ratio"] is not None
+        assert isinstance(op["met"], bool) if goal else op["met"] is None, name
+        if op["max_ratio"] is not None and op["met"]:
+            assert op["ratio"] <= op["max_ratio"], name
+    # Issue 19's ceilings on the ratio to raw SQL, carried by the bench itself.
+    assert {n: op["max_ratio"] for n, op in operations.items() if op["max_ratio"]} == {
+        "trade_single_post": 3.0,
+        "trade_batch_post": 1 / 0.6,
+        "candle_batch_post": 1 / 0.75,
+        "trade_list_api": 2.5,
+        "admin_trade_list": 5.0,
+    }
     assert operations["trade_single_post"]["samples"] == 200
     assert operations["trade_single_post"]["unit"] == "ms"
     assert operations["trade_batch_post"]["unit"] == "trades/s"
@@ -114,3 +125,37 @@ def test_an_operation_that_fails_is_reported_not_available_with_its_reason() -> 
     assert op.seconds == []
     assert op.note.startswith("not available: failed: OperationalError: ")
     assert lines == [f"probe: {op.note.removeprefix('not available: ')}"]
+
+
+def test_a_ratio_ceiling_is_met_only_within_it_whatever_the_absolute_target() -> None:
+    from benchmarks.bench.report import Operation, Target
+
+    def op(seconds: float, baseline: float) -> dict[str, object]:
+        return Operation(
+            name="x",
+            label="x",
+            rows_per_call=1,
+            unit="ms",
+            target=Target("p50", "<", 5.0),
+            baseline_label="INSERT 1 row",
+            seconds=[seconds] * 3,
+            baseline_seconds=[baseline] * 3,
+            max_ratio=3.0,
+        ).as_json()
+
+    within = op(0.0029, 0.001)  # 2.9 ms: under 5 ms and 2.9x
+    beyond = op(0.0031, 0.001)  # 3.1 ms: under 5 ms, but 3.1x
+    assert (round(within["ratio"], 6), within["met"]) == (2.9, True)
+    assert (round(beyond["ratio"], 6), beyond["met"]) == (3.1, False)
+    assert (
+        Operation(
+            name="x",
+            label="x",
+            rows_per_call=1,
+            unit="ms",
+            target=None,
+            baseline_label="",
+            max_ratio=2.5,
+        ).target_text
+        == "ratio <= 2.50x"
+    )
