@@ -6,6 +6,7 @@ import json
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -130,7 +131,7 @@ def test_an_operation_that_fails_is_reported_not_available_with_its_reason() -> 
 def test_a_ratio_ceiling_is_met_only_within_it_whatever_the_absolute_target() -> None:
     from benchmarks.bench.report import Operation, Target
 
-    def op(seconds: float, baseline: float) -> dict[str, object]:
+    def op(seconds: float, baseline: float) -> dict[str, Any]:
         return Operation(
             name="x",
             label="x",
