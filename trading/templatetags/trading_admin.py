@@ -7,6 +7,10 @@ pass by ``trading.admin_rows`` (Django's own rows when the page is not one it wr
 inputs it is written from (the language, the page's path and the apps and models the user may
 see, as ``each_context`` lists them for every page anyway): the same HTML, without rendering
 some twenty-six models' rows of template again on every page.
+
+``{% fast_list_filter cl spec %}``: the admin's ``{% admin_list_filter cl spec %}``, a filter drawn
+with admin/filter.html (a link per choice: the bot filter's hundred bots) written in one pass,
+the same HTML; any other filter drawn by its own template.
 """
 
 import hashlib
@@ -14,12 +18,19 @@ from collections import OrderedDict
 from typing import Any
 
 from django import template
-from django.contrib.admin.templatetags.admin_list import result_headers, result_list
+from django.contrib.admin.templatetags.admin_list import (
+    admin_list_filter,
+    result_headers,
+    result_list,
+)
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.contrib.admin.views.main import ChangeList
+from django.template.base import render_value_in_context
 from django.template.context import Context
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
+from django.utils.encoding import iri_to_uri
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeData, SafeString, mark_safe
+from django.utils.translation import get_language, gettext
 
 from trading.admin_rows import fast_results
 
@@ -99,3 +110,27 @@ def fast_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
         template_name="change_list_results.html",
         takes_context=False,
     )
+
+
+FILTER_TEMPLATE = "admin/filter.html"
+
+
+@register.simple_tag
+def fast_list_filter(cl: ChangeList, spec: Any) -> SafeString:
+    if spec.template != FILTER_TEMPLATE:
+        return admin_list_filter(cl, spec)  # type: ignore[no-any-return]
+    # admin/filter.html, as Template.render({"title": ..., "choices": ..., "spec": ...}) writes it.
+    context = Context()
+    title = render_value_in_context(spec.title, context)
+    by = gettext(" By %(filter_title)s ") % {"filter_title": title}
+    out = [f'\n<details data-filter-title="{title}" open>\n  <summary>\n    {by}\n']
+    out.append("  </summary>\n  <ul>\n  ")
+    for choice in spec.choices(cl):
+        query = choice["query_string"]
+        href = iri_to_uri(str(query))
+        href = conditional_escape(mark_safe(href) if isinstance(query, SafeData) else href)  # noqa: S308
+        display = render_value_in_context(choice["display"], context)
+        selected = ' class="selected"' if choice["selected"] else ""
+        out.append(f'\n    <li{selected}>\n    <a href="{href}">{display}</a></li>\n  ')
+    out.append("\n  </ul>\n</details>\n")
+    return mark_safe("".join(out))  # noqa: S308

@@ -1,0 +1,139 @@
+"""The trading admin's list pages, their filters written in one pass (trading/templatetags/
+trading_admin.py, trading/admin.py's BotFilter) and the admin's app list kept once built
+(atb_site/admin_tools.py's AdminSite), are the pages Django's admin writes, byte for byte: each
+page is compared whole with the page Django's own templates, filter and app list write."""
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin import AdminSite, RelatedFieldListFilter
+from django.contrib.auth.models import Permission, User
+from django.db import models
+from django.test import Client
+from django.utils import translation
+
+from tests.factories import make_bot
+from tests.test_admin_rows import AWKWARD, LISTED, fill
+from trading.admin import BotFilter
+
+pytestmark = pytest.mark.django_db
+
+
+def without_csrf(page: bytes) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page.decode())
+
+
+def django_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django's own list page: its change_list.html, bot filter and app list."""
+    for model_admin in admin.site._registry.values():
+        if model_admin.opts.app_label == "trading":
+            monkeypatch.setattr(model_admin, "change_list_template", "admin/change_list.html")
+        filters = [
+            (spec[0], RelatedFieldListFilter)
+            if isinstance(spec, tuple) and spec[1] is BotFilter
+            else spec
+            for spec in model_admin.list_filter
+        ]
+        monkeypatch.setattr(model_admin, "list_filter", tuple(filters))
+    site = admin.site
+    monkeypatch.setattr(
+        site,
+        "get_app_list",
+        lambda request, app_label=None: AdminSite.get_app_list(site, request, app_label),
+    )
+
+
+def both_pages(
+    client: Client, url: str, language: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    with translation.override(language):
+        client.get(url)  # the kept app list and sidebar written
+        page = client.get(url)
+        with monkeypatch.context() as patch:
+            django_admin(patch)
+            django_page = client.get(url)
+    assert page.status_code == django_page.status_code == 200
+    ours, theirs = without_csrf(page.content), without_csrf(django_page.content)
+    return ours, theirs
+
+
+@pytest.fixture
+def bots() -> None:
+    for n in range(12):
+        make_bot(f"bot_{n:02d}", name=AWKWARD)
+    fill(make_bot("alpha_1"))
+
+
+@pytest.mark.parametrize("model", LISTED, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_a_list_page_is_the_page_django_writes(
+    model: type[models.Model], language: str, superuser: User, bots: None, monkeypatch: Any
+) -> None:
+    client = Client()
+    client.force_login(superuser)
+    url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+
+    ours, theirs = both_pages(client, url, language, monkeypatch)
+
+    assert ours == theirs
+    assert ('id="changelist-filter"' in ours) == bool(admin.site._registry[model].list_filter)
+
+
+FILTERED = (
+    "?bot__bot_id__exact=alpha_1&status=open&side__exact=buy&symbol=%3Cb%3E%26%C3%A9"
+    "&entry_time__since=2026-01-05&entry_time__until=2026-03-01&o=-10"
+)
+
+
+@pytest.mark.parametrize("language", ["en-us", "de"])
+def test_a_filtered_list_page_is_the_page_django_writes(
+    language: str, superuser: User, bots: None, monkeypatch: Any
+) -> None:
+    client = Client()
+    client.force_login(superuser)
+
+    ours, theirs = both_pages(client, f"/admin/trading/trade/{FILTERED}", language, monkeypatch)
+
+    assert ours == theirs
+    # The chosen bot, and every other bot's link keeping the other filters.
+    assert '<li class="selected">\n    <a href="?bot__bot_id__exact=alpha_1&amp;' in ours
+    assert (
+        '<a href="?bot__bot_id__exact=bot_03&amp;entry_time__since=2026-01-05&amp;'
+        "entry_time__until=2026-03-01&amp;o=-10&amp;side__exact=buy&amp;status=open&amp;"
+        'symbol=%3Cb%3E%26%C3%A9">bot_03</a>'
+    ) in ours
+
+
+def test_a_nullable_bot_filter_is_the_one_django_writes(
+    superuser: User, bots: None, monkeypatch: Any
+) -> None:
+    client = Client()
+    client.force_login(superuser)
+
+    ours, theirs = both_pages(
+        client, "/admin/trading/apitoken/?bot__isnull=True", "en-us", monkeypatch
+    )
+
+    assert ours == theirs
+    assert '<li class="selected">\n    <a href="?bot__isnull=True">-</a></li>' in ours
+
+
+def test_a_clerk_sees_what_a_clerk_may_see(superuser: User, bots: None, monkeypatch: Any) -> None:
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_trade"))
+    limited, boss = Client(), Client()
+    limited.force_login(clerk)
+    boss.force_login(superuser)
+    boss.get("/admin/trading/order/")  # the superuser's app list kept first
+
+    ours, theirs = both_pages(limited, "/admin/trading/trade/", "en-us", monkeypatch)
+
+    assert ours == theirs
+    assert 'class="model-trade current-model"' in ours
+    assert "/admin/trading/order/" not in ours
+    assert limited.get("/admin/trading/order/").status_code == 403
+    # The same permissions through a group: the same page.
+    assert limited.get("/admin/").status_code == 200
+
