@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AdminSite, RelatedFieldListFilter
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import translation
 
 from tests.factories import make_bot
@@ -137,3 +137,61 @@ def test_a_clerk_sees_what_a_clerk_may_see(superuser: User, bots: None, monkeypa
     # The same permissions through a group: the same page.
     assert limited.get("/admin/").status_code == 200
 
+
+def app_lists(request: Any) -> tuple[Any, Any]:
+    return admin.site.get_app_list(request), AdminSite.get_app_list(admin.site, request)
+
+
+def test_the_app_list_kept_is_the_one_django_builds_for_those_permissions(
+    superuser: User,
+) -> None:
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_trade"))
+    grouped = User.objects.create_user("grouped", password="pw", is_staff=True)
+    group = Group.objects.create(name="traders")
+    group.permissions.add(*Permission.objects.filter(codename__in=["view_order", "add_apitoken"]))
+    grouped.groups.add(group)
+    gone = User.objects.create_superuser("gone", "gone@example.com", "pw")
+    gone.is_active = False
+    gone.save()
+    admin.site._app_lists.clear()
+
+    seen = []
+    for user in [superuser, clerk, grouped, gone, AnonymousUser(), superuser, clerk]:
+        for language in ["en-us", "de"]:
+            with translation.override(language):
+                request = RequestFactory().get("/admin/")
+                request.user = User.objects.get(pk=user.pk) if user.pk else user
+                kept, built = app_lists(request)
+                assert kept == built
+                seen.append(
+                    [(app["app_label"], [m["object_name"] for m in app["models"]]) for app in kept]
+                )
+
+    assert len(admin.site._app_lists) == 8  # 4 sets of permissions x 2 languages
+    assert seen[2] == [("trading", ["Trade"])] and seen[3] == [("trading", ["Trade"])]
+    assert seen[4] == [("trading", ["ApiToken", "Order"])]
+    assert seen[6] == seen[8] == []  # inactive, anonymous
+    assert len(seen[0]) > 3 and seen[0] == seen[10]
+
+
+def test_a_kept_app_list_is_a_copy_its_callers_may_change(superuser: User) -> None:
+    request = RequestFactory().get("/admin/")
+    request.user = superuser
+    first = admin.site.get_app_list(request)
+    first[0]["models"].clear()
+    first.pop()
+
+    assert admin.site.get_app_list(request) == AdminSite.get_app_list(admin.site, request)
+
+
+@pytest.mark.parametrize("url", ["/admin/", "/admin/trading/"])
+def test_the_index_pages_are_the_ones_django_writes(
+    url: str, superuser: User, monkeypatch: Any
+) -> None:
+    client = Client()
+    client.force_login(superuser)
+
+    ours, theirs = both_pages(client, url, "de", monkeypatch)
+
+    assert ours == theirs
