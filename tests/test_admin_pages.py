@@ -3,6 +3,7 @@ trading_admin.py, trading/admin.py's BotFilter) and the admin's app list kept on
 (atb_site/admin_tools.py's AdminSite), are the pages Django's admin writes, byte for byte: each
 page is compared whole with the page Django's own templates, filter and app list write."""
 
+import difflib
 import re
 from typing import Any
 
@@ -16,9 +17,17 @@ from django.utils import translation
 
 from tests.factories import make_bot
 from tests.test_admin_rows import AWKWARD, LISTED, fill
-from trading.admin import BotFilter
+from trading.admin import BotFilter, one_value_links
+from trading.models import Trade
 
 pytestmark = pytest.mark.django_db
+
+
+def assert_same(ours: str, theirs: str) -> None:
+    """The pages are the same; else where they part (ours +, Django's -)."""
+    if ours != theirs:
+        lines = difflib.unified_diff(theirs.splitlines(), ours.splitlines(), lineterm="", n=2)
+        pytest.fail("\n".join(list(lines)[:60]))
 
 
 def without_csrf(page: bytes) -> str:
@@ -77,7 +86,7 @@ def test_a_list_page_is_the_page_django_writes(
 
     ours, theirs = both_pages(client, url, language, monkeypatch)
 
-    assert ours == theirs
+    assert_same(ours, theirs)
     assert ('id="changelist-filter"' in ours) == bool(admin.site._registry[model].list_filter)
 
 
@@ -96,7 +105,7 @@ def test_a_filtered_list_page_is_the_page_django_writes(
 
     ours, theirs = both_pages(client, f"/admin/trading/trade/{FILTERED}", language, monkeypatch)
 
-    assert ours == theirs
+    assert_same(ours, theirs)
     # The chosen bot, and every other bot's link keeping the other filters.
     assert '<li class="selected">\n    <a href="?bot__bot_id__exact=alpha_1&amp;' in ours
     assert (
@@ -116,7 +125,7 @@ def test_a_nullable_bot_filter_is_the_one_django_writes(
         client, "/admin/trading/apitoken/?bot__isnull=True", "en-us", monkeypatch
     )
 
-    assert ours == theirs
+    assert_same(ours, theirs)
     assert '<li class="selected">\n    <a href="?bot__isnull=True">-</a></li>' in ours
 
 
@@ -130,7 +139,7 @@ def test_a_clerk_sees_what_a_clerk_may_see(superuser: User, bots: None, monkeypa
 
     ours, theirs = both_pages(limited, "/admin/trading/trade/", "en-us", monkeypatch)
 
-    assert ours == theirs
+    assert_same(ours, theirs)
     assert 'class="model-trade current-model"' in ours
     assert "/admin/trading/order/" not in ours
     assert limited.get("/admin/trading/order/").status_code == 403
@@ -194,4 +203,25 @@ def test_the_index_pages_are_the_ones_django_writes(
 
     ours, theirs = both_pages(client, url, "de", monkeypatch)
 
-    assert ours == theirs
+    assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?bot__isnull=True",
+        "?bot__bot_id__contains=%C3%A9+%26&entry_tag=a&entry_tag=b%2Fc&status=open"
+        "&bot__bot_id__exact=x&o=-10",
+        "?bot__bot_id__exact=y&bot__bot_id__exact=z&bot__isnull=False&symbol=%2B",
+    ],
+)
+def test_the_bot_links_are_the_query_strings_django_writes(superuser: User, query: str) -> None:
+    request = RequestFactory().get(f"/admin/trading/trade/{query}")
+    request.user = superuser
+    cl = admin.site._registry[Trade].get_changelist_instance(request)
+    key, remove = "bot__bot_id__exact", ["bot__isnull"]
+    link = one_value_links(cl, key, remove)
+
+    for value in ["alpha_1", "a b&c=d/é+%", "", 7]:
+        assert link(value) == cl.get_query_string({key: value}, remove)

@@ -7,6 +7,7 @@ related rows in the same query and filters by typed values instead of DISTINCT l
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote_plus
 
 from django import forms
 from django.contrib import admin, messages
@@ -97,7 +98,12 @@ def one_value_links(changelist: ChangeList, key: str, remove: list[str]) -> Call
     before = urlencode([item for item in ordered if item[0] < key], doseq=True)
     after = urlencode([item for item in ordered if item[0] > key], doseq=True)
 
+    head = "?" + (before + "&" if before else "") + quote_plus(key, safe="") + "="
+    tail = "&" + after if after else ""
+
     def link(value: Any) -> str:
+        if isinstance(value, str):  # urlencode's own steps for a string
+            return head + quote_plus(value, safe="") + tail
         own = urlencode([(key, value)], doseq=True)
         return "?" + "&".join(part for part in (before, own, after) if part)
 
