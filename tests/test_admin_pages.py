@@ -13,7 +13,7 @@ from django.contrib.admin import AdminSite, RelatedFieldListFilter
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models
 from django.test import Client, RequestFactory
-from django.utils import translation
+from django.utils import timezone, translation
 
 from tests.factories import make_bot
 from tests.test_admin_rows import AWKWARD, LISTED, fill
@@ -225,3 +225,18 @@ def test_the_bot_links_are_the_query_strings_django_writes(superuser: User, quer
 
     for value in ["alpha_1", "a b&c=d/é+%", "", 7]:
         assert link(value) == cl.get_query_string({key: value}, remove)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_a_list_page_in_another_time_zone_is_the_page_django_writes(
+    zone: str, superuser: User, bots: None, monkeypatch: Any
+) -> None:
+    client = Client()
+    client.force_login(superuser)
+
+    with timezone.override(zone):
+        ours, theirs = both_pages(client, "/admin/trading/trade/", "de", monkeypatch)
+    in_utc, _ = both_pages(client, "/admin/trading/trade/", "de", monkeypatch)
+
+    assert_same(ours, theirs)
+    assert ours != in_utc  # the times shown in the zone

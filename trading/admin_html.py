@@ -8,6 +8,7 @@ A template of the same name put before Django's (in templates/ or an app) is use
 """
 
 from collections.abc import Iterable
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def django_template(name: str, overrides: Iterable[str] = ()) -> bool:
 def _text(value: Any, context: Context) -> str:
     """``{{ value }}``: a plain string escaped, anything else as the template renders it."""
     if type(value) is str:
-        return escape(value)
+        return html_escape(value)
     return render_value_in_context(value, context)
 
 

@@ -10,9 +10,10 @@ an action checkbox, an editable field, a popup) is left to Django.
 Formatting is Django's own, with the locale's formats fetched once per page: a decimal
 as ``number_format(value, decimal_places)`` gives it (here ``'{:f}'`` when no grouping applies
 and the value carries exactly the column's places, which is what a ``numeric(p, s)`` column
-gives), a time as ``localize(template_localtime(value))``, a choice by its label, a foreign key
-as ``str()`` of the related row, anything else as ``display_for_value``. tests/test_admin_rows.py
-compares the HTML with Django's for every list the trading admin shows.
+gives), a time as ``localize(template_localtime(value))`` (its time zone looked up once), a
+choice by its label, a foreign key as ``str()`` of the related row, anything else as
+``display_for_value``. tests/test_admin_rows.py compares the HTML with Django's for every list
+the trading admin shows.
 """
 
 from collections.abc import Callable
@@ -125,6 +126,18 @@ class _Formats:
         self.thousand_sep = str(get_format("THOUSAND_SEPARATOR", lang, use_l10n=True))
         self.grouped = bool(settings.USE_THOUSAND_SEPARATOR) and self.grouping != 0
         self.moments = _Moments(str(get_format("DATETIME_FORMAT", lang, use_l10n=True)))
+        self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def local(self, value: Any) -> Any:
+        """``timezone.template_localtime(value)``, the current time zone looked up once."""
+        if (
+            self.zone is not None
+            and isinstance(value, datetime)
+            and value.utcoffset() is not None
+            and getattr(value, "convert_to_local_time", True)
+        ):
+            return value.astimezone(self.zone)
+        return value
 
     def number(self, value: Any, places: int | None = None) -> str:
         if (
@@ -132,9 +145,9 @@ class _Formats:
             and isinstance(value, Decimal)
             and not self.grouped
             and value.is_finite()
-            and value.as_tuple().exponent == -places
             and places > 0
-            and len(value.as_tuple().digits) <= 190
+            and (parts := value.as_tuple()).exponent == -places
+            and len(parts.digits) <= 190
         ):
             # numberformat.format's own steps, when the value has the column's places.
             text = f"{value:f}"
@@ -183,7 +196,7 @@ def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -
             value = getattr(row, attname)
             if value in empty_values:
                 return empty
-            return moments.format(timezone.template_localtime(value))  # type: ignore[attr-defined]
+            return moments.format(formats.local(value))
 
         return moment
     if isinstance(field, models.DecimalField):
