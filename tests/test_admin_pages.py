@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AdminSite, RelatedFieldListFilter
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models
 from django.test import Client, RequestFactory
@@ -35,10 +36,11 @@ def without_csrf(page: bytes) -> str:
 
 
 def django_admin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Django's own list page: its change_list.html, bot filter and app list."""
+    """Django's own list page: its change_list.html, ChangeList, bot filter and app list."""
     for model_admin in admin.site._registry.values():
         if model_admin.opts.app_label == "trading":
             monkeypatch.setattr(model_admin, "change_list_template", "admin/change_list.html")
+            monkeypatch.setattr(model_admin, "get_changelist", lambda request, **kw: ChangeList)
         filters = [
             (spec[0], RelatedFieldListFilter)
             if isinstance(spec, tuple) and spec[1] is BotFilter

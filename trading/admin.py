@@ -26,6 +26,7 @@ from atb_site.admin_tools import (
     ReadOnlyTabularInline,
     TextInputFilter,
 )
+from trading.admin_rows import value_rows
 from trading.models import (
     AccountBalance,
     ApiToken,
@@ -121,6 +122,12 @@ class ShownColumnsChangeList(ChangeList):
         joined = queryset.query.select_related
         columns = shown_columns(self.model, self.list_display, joined)
         return queryset if columns is None else queryset.only(*columns)
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rows = value_rows(self)  # tuples, when trading.admin_rows writes the page's rows
+        if rows is not None:
+            self.result_list = rows
 
 
 def shown_columns(model: type[models.Model], list_display: Any, joined: Any) -> list[str] | None:

@@ -11,9 +11,10 @@ Formatting is Django's own, with the locale's formats fetched once per page: a d
 as ``number_format(value, decimal_places)`` gives it (here ``'{:f}'`` when no grouping applies
 and the value carries exactly the column's places, which is what a ``numeric(p, s)`` column
 gives), a time as ``localize(template_localtime(value))`` (its time zone looked up once), a
-choice by its label, a foreign key as ``str()`` of the related row, anything else as
-``display_for_value``. tests/test_admin_rows.py compares the HTML with Django's for every list
-the trading admin shows.
+choice by its label, a foreign key as ``str()`` of the related row (a bot: its key, the row's own
+value), anything else as ``display_for_value``. A page whose columns are all values of the row
+itself reads them as tuples, not model instances. tests/test_admin_rows.py compares the HTML
+with Django's for every list the trading admin shows.
 """
 
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from django.contrib.admin.utils import display_for_field, quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import numberformat, timezone
 from django.utils.dateformat import DateFormat, re_escaped, re_formatchars
@@ -37,6 +39,8 @@ from django.utils.formats import get_format
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeData, SafeString
 from django.utils.translation import get_language
+
+from trading.models import Bot
 
 Cell = Callable[[Any], str]
 _PK = "PKPLACEHOLDER"  # letters only: admin's quote() leaves it alone
@@ -66,6 +70,43 @@ def fast_results(cl: ChangeList) -> list[ResultList] | None:
                 parts.append(f"{opener}{text}{closer}")
         rows.append(ResultList(None, [SafeString("".join(parts))]))
     return rows
+
+
+# Models whose ``str()`` is their primary key: a foreign key to one is shown as its own value
+# (tests/test_admin_rows.py compares the cells with Django's, which show ``str()``).
+KEY_SHOWN: tuple[type[models.Model], ...] = (Bot,)
+
+
+def value_rows(cl: ChangeList) -> QuerySet[Any] | None:
+    """The page's rows as tuples named by the columns' attnames (and the key's), for
+    ``ChangeList.result_list``, instead of model instances (the rows' and their bots': a
+    hundred a page): for a page this module writes whose columns are all values of the row
+    itself; else None."""
+    result_list = cl.result_list
+    if (
+        not isinstance(result_list, QuerySet)
+        or cl.is_popup
+        or cl.to_field
+        or cl.list_display_links is None
+        or cl.list_editable
+        or _cells(cl) is None
+    ):
+        return None
+    names = [cl.lookup_opts.pk.attname]
+    for name in cl.list_display:
+        field = cl.lookup_opts.get_field(name)
+        if field.is_relation and not _shown_by_key(field):
+            return None
+        names.append(field.attname)
+    return result_list.values_list(*dict.fromkeys(names), named=True)
+
+
+def _shown_by_key(field: Any) -> bool:
+    return (
+        isinstance(field, models.ForeignKey)
+        and field.related_model in KEY_SHOWN
+        and field.target_field.primary_key
+    )
 
 
 def _link(cl: ChangeList) -> tuple[str, str, str] | None:
@@ -167,6 +208,13 @@ class _Formats:
 
 def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -> Cell:
     name, attname = field.name, field.attname
+    if _shown_by_key(field):
+
+        def key(row: Any) -> str:
+            value = getattr(row, attname)
+            return empty if value is None else str(value)
+
+        return key
     if isinstance(field, models.ForeignKey):
 
         def related(row: Any) -> str:
