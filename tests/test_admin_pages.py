@@ -16,6 +16,7 @@ from django.db import models
 from django.test import Client, RequestFactory
 from django.utils import timezone, translation
 
+from atb_site.admin_tools import AdminSite as KeptAppListSite
 from tests.factories import make_bot
 from tests.test_admin_rows import AWKWARD, LISTED, fill
 from trading.admin import BotFilter, one_value_links
@@ -165,10 +166,13 @@ def test_the_app_list_kept_is_the_one_django_builds_for_those_permissions(
     gone = User.objects.create_superuser("gone", "gone@example.com", "pw")
     gone.is_active = False
     gone.save()
-    admin.site._app_lists.clear()
+    site = admin.site
+    assert isinstance(site, KeptAppListSite)
+    site._app_lists.clear()
 
     seen = []
-    for user in [superuser, clerk, grouped, gone, AnonymousUser(), superuser, clerk]:
+    users: list[User | AnonymousUser] = [superuser, clerk, grouped, gone, AnonymousUser()]
+    for user in [*users, superuser, clerk]:
         for language in ["en-us", "de"]:
             with translation.override(language):
                 request = RequestFactory().get("/admin/")
@@ -179,7 +183,7 @@ def test_the_app_list_kept_is_the_one_django_builds_for_those_permissions(
                     [(app["app_label"], [m["object_name"] for m in app["models"]]) for app in kept]
                 )
 
-    assert len(admin.site._app_lists) == 8  # 4 sets of permissions x 2 languages
+    assert len(site._app_lists) == 8  # 4 sets of permissions x 2 languages
     assert seen[2] == [("trading", ["Trade"])] and seen[3] == [("trading", ["Trade"])]
     assert seen[4] == [("trading", ["ApiToken", "Order"])]
     assert seen[6] == seen[8] == []  # inactive, anonymous

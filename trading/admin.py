@@ -56,7 +56,7 @@ class BotFilter(admin.RelatedFieldListFilter):
             (bot_id, bot_id) for bot_id in bots.order_by(*ordering).values_list("bot_id", flat=True)
         ]
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
         if changelist.add_facets:  # counts per bot: Django's own way
             yield from super().choices(changelist)
             return

@@ -32,7 +32,7 @@ def django_template(name: str, overrides: Iterable[str] = ()) -> bool:
     """Whether ``name`` (or the first of ``overrides`` found before it) resolves to the file
     these writers copy (Django's, or ours under templates/admin/atb), not to another."""
     try:
-        origin = select_template([*overrides, name]).origin.name  # type: ignore[attr-defined]
+        origin = select_template([*overrides, name]).origin.name
     except TemplateDoesNotExist:
         return False
     home = _OURS if name.startswith("admin/atb/") else _DJANGO_ADMIN

@@ -93,9 +93,9 @@ def value_rows(cl: ChangeList) -> QuerySet[Any] | None:
     ):
         return None
     names = [cl.lookup_opts.pk.attname]
-    for name in cl.list_display:
-        field = cl.lookup_opts.get_field(name)
-        if field.is_relation and not _shown_by_key(field):
+    for name in cl.list_display:  # plain fields of the model (_cells says)
+        field = cl.lookup_opts.get_field(str(name))
+        if not isinstance(field, models.Field) or (field.is_relation and not _shown_by_key(field)):
             return None
         names.append(field.attname)
     return result_list.values_list(*dict.fromkeys(names), named=True)

@@ -97,7 +97,7 @@ class FastResultListNode(InclusionAdminNode):
     """``{% result_list cl %}``, the table written in one pass (trading.admin_html) when the
     rows are (trading.admin_rows) and the template is Django's own."""
 
-    def render(self, context: Context) -> str:
+    def render(self, context: Context) -> SafeString:
         cl = self.args[0].resolve(context)
         opts = cl.opts
         names = [
@@ -142,4 +142,4 @@ def fast_list_filter(cl: ChangeList, spec: Any) -> SafeString:
             return admin_html.input_filter(
                 spec, list(spec.choices(cl)), admin_html.date_inputs(spec)
             )
-    return admin_list_filter(cl, spec)  # type: ignore[no-any-return]
+    return admin_list_filter(cl, spec)
