@@ -246,3 +246,27 @@ def test_a_list_page_in_another_time_zone_is_the_page_django_writes(
 
     assert_same(ours, theirs)
     assert ours != in_utc  # the times shown in the zone
+
+
+def test_the_trade_list_page_runs_the_same_queries_for_anyone_and_any_filter(
+    superuser: User, bots: None, django_assert_num_queries: Any
+) -> None:
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_trade"))
+    boss, limited = Client(), Client()
+    boss.force_login(superuser)
+    limited.force_login(clerk)
+    boss.get("/admin/trading/trade/")
+    limited.get("/admin/trading/trade/")
+
+    # The session, the user, the bots of the bot filter, the capped count and the page.
+    with django_assert_num_queries(5):
+        boss.get(f"/admin/trading/trade/{FILTERED}")
+    # And the clerk's permissions, their own and their groups': read once for the page.
+    with django_assert_num_queries(7) as clerks:
+        page = limited.get(f"/admin/trading/trade/{FILTERED}")
+
+    assert page.status_code == 200
+    sql = [q["sql"] for q in clerks.captured_queries]
+    assert sum("auth_permission" in q for q in sql) == 2
+    assert "JOIN" not in sql[-1] and '"metadata"' not in sql[-1]  # a bot is its key: no join
