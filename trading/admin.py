@@ -115,7 +115,11 @@ class ShownColumnsChangeList(ChangeList):
     """A list page that loads the columns its rows show, not every column of the row and of
     its bot (JSON, timestamps and figures no cell shows). A related row is shown as its
     ``str()``: for a bot, its bot id, the one column loaded (a ``__str__`` reading more would
-    cost a query a row: tests/test_admin_rows.py pins each list's queries)."""
+    cost a query a row: tests/test_admin_rows.py pins each list's queries).
+
+    Where trading.admin_rows writes the rows and every column is a value of the row itself (a
+    bot shown by its key, the row's bot_id), the page's rows are read as named tuples of those
+    columns instead (``value_rows``): no model instance, no join."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
         queryset = super().get_queryset(request, exclude_parameters)
