@@ -9,12 +9,15 @@ dropdown of every related row. The pieces below keep each list page to a few ind
 - ``TextInputFilter`` filters by an exact value typed in a box (``WHERE field = %s``).
 - ``DateRangeFilter`` filters by a since/until pair of dates (``field >= %s AND field < %s``).
 - ``ReadOnlyModelAdmin`` / ``ReadOnlyTabularInline`` show data without add, change or delete.
+- ``AdminSite`` (the project's ``admin.site``) builds the app list, the apps and models a user
+  may see that every admin page lists in its sidebar, once per set of permissions and language.
 - ``JSONObjectField`` edits a JSON object as indented text and refuses anything else, and any
   value ``trading.jsonvalues`` refuses (nested too deep, a lone surrogate).
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -22,17 +25,21 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.contrib.auth.models import User
+from django.contrib.auth import get_backends
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import get_script_prefix
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 
 from trading.api.shapes import JSON_MAX_DEPTH
 from trading.jsonvalues import TOO_DEEP, json_refusal, json_refused
@@ -395,3 +402,58 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields or [f.name for f in self.model._meta.concrete_fields]
+
+
+# --- The site ------------------------------------------------------------------------------------
+
+
+class AdminSite(admin.AdminSite):
+    """Django's admin site, its app list built once per set of permissions and language.
+
+    ``each_context`` lists, on every admin page, the apps and models the user may see: for each
+    registered model its admin's permission checks and two ``reverse()`` calls, some fifty a
+    page. What it lists follows from the user's permissions alone (every admin here decides by
+    them: ``has_perm``, ``has_module_perms`` and constants), the language (names, their order)
+    and the URL prefix, so the list built for one user serves any user with the same ones. Each
+    caller gets its own copy (Django's views sort and extend theirs). Users of another auth
+    backend than ``ModelBackend`` (which could decide otherwise) always get a list of their own.
+    """
+
+    app_lists_kept = 256
+
+    def __init__(self, name: str = "admin") -> None:
+        super().__init__(name)
+        self._app_lists: OrderedDict[Hashable, list[dict[str, Any]]] = OrderedDict()
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> Any:
+        key = self.app_list_key(request) if app_label is None else None
+        if key is None:
+            return super().get_app_list(request, app_label)
+        kept = self._app_lists.get(key)
+        if kept is None:
+            kept = super().get_app_list(request)
+            self._app_lists[key] = kept
+            while len(self._app_lists) > self.app_lists_kept:
+                self._app_lists.popitem(last=False)
+        return [
+            {
+                **app,
+                "models": [{**model, "perms": dict(model["perms"])} for model in app["models"]],
+            }
+            for app in kept
+        ]
+
+    def app_list_key(self, request: HttpRequest) -> Hashable | None:
+        """What the app list depends on, or None when that cannot be told from the user."""
+        user = getattr(request, "user", None)
+        if not isinstance(user, User | AnonymousUser):
+            return None
+        if any(type(backend) is not ModelBackend for backend in get_backends()):
+            return None
+        if not user.is_active:
+            perms: Hashable = "inactive"  # no permission at all, whatever is granted
+        elif user.is_superuser:
+            perms = "superuser"  # every permission
+        else:  # the set has_perm reads (read once a request, kept on the user)
+            perms = frozenset(user.get_all_permissions())
+        return (perms, get_language(), get_script_prefix(), len(self._registry))

@@ -5,7 +5,9 @@ Every list is ordered by an indexed column, counts at most a capped number of ro
 related rows in the same query and filters by typed values instead of DISTINCT lists.
 """
 
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote_plus
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,6 +17,8 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from atb_site.admin_tools import (
     DateRangeFilter,
@@ -22,6 +26,7 @@ from atb_site.admin_tools import (
     ReadOnlyTabularInline,
     TextInputFilter,
 )
+from trading.admin_rows import value_rows
 from trading.models import (
     AccountBalance,
     ApiToken,
@@ -40,25 +45,93 @@ from trading.services.tokens import bot_token_create, staff_token_create, token_
 
 class BotFilter(admin.RelatedFieldListFilter):
     """The bot filter, its choices read as bot ids alone (Django's loads every bot whole, its
-    metadata and settings too, to write ``str(bot)``, which is the bot id)."""
+    metadata and settings too, to write ``str(bot)``, which is the bot id), and their links
+    written from one query string (Django's copies, sorts and encodes the list's parameters
+    once per bot: a hundred times a page)."""
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
         ordering = self.field_admin_ordering(field, request, model_admin)
         bots = Bot._default_manager.complex_filter(field.get_limit_choices_to())
-        return [(bot.bot_id, str(bot)) for bot in bots.order_by(*ordering).only("bot_id")]
+        return [
+            (bot_id, bot_id) for bot_id in bots.order_by(*ordering).values_list("bot_id", flat=True)
+        ]
+
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
+        if changelist.add_facets:  # counts per bot: Django's own way
+            yield from super().choices(changelist)
+            return
+        # RelatedFieldListFilter.choices without facets.
+        yield {
+            "selected": self.lookup_val is None and not self.lookup_val_isnull,
+            "query_string": changelist.get_query_string(
+                remove=[self.lookup_kwarg, self.lookup_kwarg_isnull]
+            ),
+            "display": _("All"),
+        }
+        link = one_value_links(changelist, self.lookup_kwarg, [self.lookup_kwarg_isnull])
+        chosen = self.lookup_val
+        for pk_val, val in self.lookup_choices:
+            yield {
+                "selected": chosen is not None and str(pk_val) in chosen,
+                "query_string": link(pk_val),
+                "display": val,
+            }
+        if self.include_empty_choice:
+            yield {
+                "selected": bool(self.lookup_val_isnull),
+                "query_string": changelist.get_query_string(
+                    {self.lookup_kwarg_isnull: "True"}, [self.lookup_kwarg]
+                ),
+                "display": self.empty_value_display,
+            }
+
+
+def one_value_links(changelist: ChangeList, key: str, remove: list[str]) -> Callable[[Any], str]:
+    """``lambda value: changelist.get_query_string({key: value}, remove)``, the other
+    parameters encoded once: the same string (sorted by name, ``urlencode(doseq=True)``)."""
+    params = changelist.filter_params.copy()
+    for prefix in remove:
+        for name in list(params):
+            if name.startswith(prefix):
+                del params[name]
+    params.pop(key, None)
+    ordered = sorted(params.items())
+    before = urlencode([item for item in ordered if item[0] < key], doseq=True)
+    after = urlencode([item for item in ordered if item[0] > key], doseq=True)
+
+    head = "?" + (before + "&" if before else "") + quote_plus(key, safe="") + "="
+    tail = "&" + after if after else ""
+
+    def link(value: Any) -> str:
+        if isinstance(value, str):  # urlencode's own steps for a string
+            return head + quote_plus(value, safe="") + tail
+        own = urlencode([(key, value)], doseq=True)
+        return "?" + "&".join(part for part in (before, own, after) if part)
+
+    return link
 
 
 class ShownColumnsChangeList(ChangeList):
     """A list page that loads the columns its rows show, not every column of the row and of
     its bot (JSON, timestamps and figures no cell shows). A related row is shown as its
     ``str()``: for a bot, its bot id, the one column loaded (a ``__str__`` reading more would
-    cost a query a row: tests/test_admin_rows.py pins each list's queries)."""
+    cost a query a row: tests/test_admin_rows.py pins each list's queries).
+
+    Where trading.admin_rows writes the rows and every column is a value of the row itself (a
+    bot shown by its key, the row's bot_id), the page's rows are read as named tuples of those
+    columns instead (``value_rows``): no model instance, no join."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
         queryset = super().get_queryset(request, exclude_parameters)
         joined = queryset.query.select_related
         columns = shown_columns(self.model, self.list_display, joined)
         return queryset if columns is None else queryset.only(*columns)
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rows = value_rows(self)  # tuples, when trading.admin_rows writes the page's rows
+        if rows is not None:
+            self.result_list = rows
 
 
 def shown_columns(model: type[models.Model], list_display: Any, joined: Any) -> list[str] | None:

@@ -10,9 +10,11 @@ an action checkbox, an editable field, a popup) is left to Django.
 Formatting is Django's own, with the locale's formats fetched once per page: a decimal
 as ``number_format(value, decimal_places)`` gives it (here ``'{:f}'`` when no grouping applies
 and the value carries exactly the column's places, which is what a ``numeric(p, s)`` column
-gives), a time as ``localize(template_localtime(value))``, a choice by its label, a foreign key
-as ``str()`` of the related row, anything else as ``display_for_value``. tests/test_admin_rows.py
-compares the HTML with Django's for every list the trading admin shows.
+gives), a time as ``localize(template_localtime(value))`` (its time zone looked up once), a
+choice by its label, a foreign key as ``str()`` of the related row (a bot: its key, the row's own
+value), anything else as ``display_for_value``. A page whose columns are all values of the row
+itself reads them as tuples, not model instances. tests/test_admin_rows.py compares the HTML
+with Django's for every list the trading admin shows.
 """
 
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from django.contrib.admin.utils import display_for_field, quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import numberformat, timezone
 from django.utils.dateformat import DateFormat, re_escaped, re_formatchars
@@ -36,6 +39,8 @@ from django.utils.formats import get_format
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeData, SafeString
 from django.utils.translation import get_language
+
+from trading.models import Bot
 
 Cell = Callable[[Any], str]
 _PK = "PKPLACEHOLDER"  # letters only: admin's quote() leaves it alone
@@ -65,6 +70,43 @@ def fast_results(cl: ChangeList) -> list[ResultList] | None:
                 parts.append(f"{opener}{text}{closer}")
         rows.append(ResultList(None, [SafeString("".join(parts))]))
     return rows
+
+
+# Models whose ``str()`` is their primary key: a foreign key to one is shown as its own value
+# (tests/test_admin_rows.py compares the cells with Django's, which show ``str()``).
+KEY_SHOWN: tuple[type[models.Model], ...] = (Bot,)
+
+
+def value_rows(cl: ChangeList) -> QuerySet[Any] | None:
+    """The page's rows as tuples named by the columns' attnames (and the key's), for
+    ``ChangeList.result_list``, instead of model instances (the rows' and their bots': a
+    hundred a page): for a page this module writes whose columns are all values of the row
+    itself; else None."""
+    result_list = cl.result_list
+    if (
+        not isinstance(result_list, QuerySet)
+        or cl.is_popup
+        or cl.to_field
+        or cl.list_display_links is None
+        or cl.list_editable
+        or _cells(cl) is None
+    ):
+        return None
+    names = [cl.lookup_opts.pk.attname]
+    for name in cl.list_display:  # plain fields of the model (_cells says)
+        field = cl.lookup_opts.get_field(str(name))
+        if not isinstance(field, models.Field) or (field.is_relation and not _shown_by_key(field)):
+            return None
+        names.append(field.attname)
+    return result_list.values_list(*dict.fromkeys(names), named=True)
+
+
+def _shown_by_key(field: Any) -> bool:
+    return (
+        isinstance(field, models.ForeignKey)
+        and field.related_model in KEY_SHOWN
+        and field.target_field.primary_key
+    )
 
 
 def _link(cl: ChangeList) -> tuple[str, str, str] | None:
@@ -125,6 +167,18 @@ class _Formats:
         self.thousand_sep = str(get_format("THOUSAND_SEPARATOR", lang, use_l10n=True))
         self.grouped = bool(settings.USE_THOUSAND_SEPARATOR) and self.grouping != 0
         self.moments = _Moments(str(get_format("DATETIME_FORMAT", lang, use_l10n=True)))
+        self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def local(self, value: Any) -> Any:
+        """``timezone.template_localtime(value)``, the current time zone looked up once."""
+        if (
+            self.zone is not None
+            and isinstance(value, datetime)
+            and value.utcoffset() is not None
+            and getattr(value, "convert_to_local_time", True)
+        ):
+            return value.astimezone(self.zone)
+        return value
 
     def number(self, value: Any, places: int | None = None) -> str:
         if (
@@ -132,9 +186,9 @@ class _Formats:
             and isinstance(value, Decimal)
             and not self.grouped
             and value.is_finite()
-            and value.as_tuple().exponent == -places
             and places > 0
-            and len(value.as_tuple().digits) <= 190
+            and (parts := value.as_tuple()).exponent == -places
+            and len(parts.digits) <= 190
         ):
             # numberformat.format's own steps, when the value has the column's places.
             text = f"{value:f}"
@@ -154,6 +208,13 @@ class _Formats:
 
 def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -> Cell:
     name, attname = field.name, field.attname
+    if _shown_by_key(field):
+
+        def key(row: Any) -> str:
+            value = getattr(row, attname)
+            return empty if value is None else str(value)
+
+        return key
     if isinstance(field, models.ForeignKey):
 
         def related(row: Any) -> str:
@@ -183,7 +244,7 @@ def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -
             value = getattr(row, attname)
             if value in empty_values:
                 return empty
-            return moments.format(timezone.template_localtime(value))  # type: ignore[attr-defined]
+            return moments.format(formats.local(value))
 
         return moment
     if isinstance(field, models.DecimalField):

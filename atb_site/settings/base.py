@@ -43,7 +43,7 @@ if RAILWAY_PUBLIC_DOMAIN:
     CSRF_TRUSTED_ORIGINS += [f"https://{RAILWAY_PUBLIC_DOMAIN}"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "atb_site.apps.AdminConfig",  # django.contrib.admin, the site of atb_site.admin_tools
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,12 +1,18 @@
 """Tags of the trading admin's list pages (templates/admin/trading/change_list.html).
 
 ``{% fast_result_list cl %}``: the admin's ``{% result_list cl %}``, its rows written in one
-pass by ``trading.admin_rows`` (Django's own rows when the page is not one it writes).
+pass by ``trading.admin_rows`` and the table around them by ``trading.admin_html`` (Django's own
+rows and template when the page is not one they write).
 
 ``{% nav_sidebar %}``: ``{% include "admin/nav_sidebar.html" %}``, kept once written for the
 inputs it is written from (the language, the page's path and the apps and models the user may
 see, as ``each_context`` lists them for every page anyway): the same HTML, without rendering
 some twenty-six models' rows of template again on every page.
+
+``{% fast_list_filter cl spec %}``: the admin's ``{% admin_list_filter cl spec %}``, a filter
+drawn with admin/filter.html (a link per choice: the bot filter's hundred bots) or with one of
+the typed value filters' templates written in one pass by ``trading.admin_html``, the same HTML;
+any other filter drawn by its own template.
 """
 
 import hashlib
@@ -14,13 +20,19 @@ from collections import OrderedDict
 from typing import Any
 
 from django import template
-from django.contrib.admin.templatetags.admin_list import result_headers, result_list
+from django.contrib.admin.templatetags.admin_list import (
+    admin_list_filter,
+    result_headers,
+    result_list,
+)
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.contrib.admin.views.main import ChangeList
 from django.template.context import Context
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
+from atb_site.admin_tools import DateRangeFilter, TextInputFilter
+from trading import admin_html
 from trading.admin_rows import fast_results
 
 register = template.Library()
@@ -75,27 +87,59 @@ def _sidebar_key(language: str, path: str, apps: list[dict[str, Any]]) -> str:
 
 
 def fast_result_list(cl: ChangeList) -> dict[str, Any]:
-    rows = fast_results(cl)
-    if rows is None:
-        return result_list(cl)
-    # result_list(cl) with the rows written here (no hidden fields: no editable list).
-    headers = list(result_headers(cl))
-    return {
-        "cl": cl,
-        "result_hidden_fields": [],
-        "result_headers": headers,
-        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
-        "results": rows,
-    }
+    return result_list(cl)  # Django's rows, for a page trading.admin_rows does not write
+
+
+RESULTS_TEMPLATE = "admin/change_list_results.html"
+
+
+class FastResultListNode(InclusionAdminNode):
+    """``{% result_list cl %}``, the table written in one pass (trading.admin_html) when the
+    rows are (trading.admin_rows) and the template is Django's own."""
+
+    def render(self, context: Context) -> SafeString:
+        cl = self.args[0].resolve(context)
+        opts = cl.opts
+        names = [
+            f"admin/{opts.app_label}/{opts.model_name}/change_list_results.html",
+            f"admin/{opts.app_label}/change_list_results.html",
+        ]
+        if admin_html.django_template(RESULTS_TEMPLATE, names):
+            rows = fast_results(cl)
+            if rows:  # (no rows: Django's template, which writes no table)
+                return admin_html.results_table(list(result_headers(cl)), rows)
+        return super().render(context)
 
 
 @register.tag(name="fast_result_list")
 def fast_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
     # django-stubs know InclusionAdminNode without its func and template_name.
-    return InclusionAdminNode(  # type: ignore[call-arg]
+    return FastResultListNode(  # type: ignore[call-arg]
         parser,
         token,
         func=fast_result_list,
         template_name="change_list_results.html",
         takes_context=False,
     )
+
+
+FILTER_TEMPLATE = "admin/filter.html"
+
+
+@register.simple_tag
+def fast_list_filter(cl: ChangeList, spec: Any) -> SafeString:
+    """``{% admin_list_filter cl spec %}``, written in one pass when its template is the one
+    trading.admin_html copies."""
+    template = spec.template
+    if admin_html.django_template(template):
+        if template == FILTER_TEMPLATE:
+            return admin_html.choices_filter(spec, spec.choices(cl))
+        if template == TextInputFilter.template and isinstance(spec, TextInputFilter):
+            return admin_html.input_filter(
+                spec, list(spec.choices(cl)), admin_html.text_input(spec)
+            )
+        if template == DateRangeFilter.template and isinstance(spec, DateRangeFilter):
+            return admin_html.input_filter(
+                spec, list(spec.choices(cl)), admin_html.date_inputs(spec)
+            )
+    return admin_list_filter(cl, spec)
