@@ -122,6 +122,9 @@ def test_a_batch_is_stored_column_by_column_as_the_generic_path_stores_it(
     body[9]["strategy_data"] = {"deep": {"s": 'x\\ty "q"', "n": [1.50, None, True, -0, 1e5]}}
     body[10].pop("strategy_data")
     body[11].update(trade_id="A\\B\\N", symbol="ETH\\USDT", exchange="ex\\N")
+    body[12]["entry_time"] = "9998-12-31T23:59:59.999999Z"  # the last and first times taken
+    body[14]["entry_time"] = "1970-01-01T00:00:00Z"
+    body[15].update(exit_reason="\\.", entry_tag="\\N")  # COPY's end of data and NULL, as text
     fast, generic = both_ways(bot_client, twin_client, body, generic_taken)
     assert fast.json() == generic.json() == {"created": 300, "updated": 0, "unchanged": 0}
     assert stored(bot.bot_id) == stored("twin_001")
@@ -135,6 +138,7 @@ def test_a_batch_is_stored_column_by_column_as_the_generic_path_stores_it(
     )
     assert Trade.objects.get(bot=bot, trade_id="A\\B\\N").exchange == "ex\\N"
     assert Trade.objects.get(bot=bot, trade_id="T-00008").entry_tag == "a\\b\tc\nd\re"
+    assert Trade.objects.get(bot=bot, trade_id="T-00015").entry_tag == "\\N"
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ _TIME = (
 )
 _TIMES = re.compile(rf"(?:{_TIME}\t)*{_TIME}")
 _EARLIEST = "1970"
-_LATEST = "9998-12-31T23:59:59.999999"
+_TOO_LATE = "9999"  # a time of year 9999 or later starts so
 
 
 def _names_checked(names: dict[str, str], values: list[str], max_length: int) -> None:
@@ -307,7 +307,7 @@ def trades_copy_text(
 def _times_checked(times: list[str]) -> None:
     if _TIMES.fullmatch("\t".join(times)) is None:
         raise NotFast
-    if min(times) < _EARLIEST or max(times) > _LATEST:
+    if min(times) < _EARLIEST or max(times) >= _TOO_LATE:
         raise NotFast
 
 
