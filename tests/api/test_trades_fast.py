@@ -18,7 +18,7 @@ import trading.api.trades as trades_api
 from tests.api.conftest import client_with
 from tests.factories import make_bot
 from trading.api.trades import TRADE_SHAPE, _overflow
-from trading.api.trades_fast import NotFast, trades_copy_text, trades_decoded
+from trading.api.trades_fast import MIN_FAST_TRADES, NotFast, trades_copy_text, trades_decoded
 from trading.models import Bot, RiskMetricsBacklog, Trade
 from trading.services.ingest import trade_derived_fields
 from trading.services.ingest.trades import TRADE_COLUMNS, trade_upsert_copied
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/trades/"
 # Every column a bot's trade fills (not the server's own ids and times).
 COLUMNS = [name for name, _ in TRADE_COLUMNS]
+FEW = MIN_FAST_TRADES  # the shortest batch the fast path takes
 
 
 def trade(n: int, **fields: Any) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def test_figures_round_as_the_generic_path_rounds_them_ties_included(
     pnl_usd: str,
     pnl_pct: str | None,
 ) -> None:
-    body = batch(30)
+    body = batch(FEW)
     body[13].update(fields)
     if pnl_pct is None:  # pnl_pct overflows: the generic path names the field
         response = post(bot_client, body)
@@ -183,7 +184,7 @@ def test_figures_round_as_the_generic_path_rounds_them_ties_included(
         assert (generic_taken, Trade.objects.count()) == ([1], 0)
         return
     fast, generic = both_ways(bot_client, twin_client, body, generic_taken)
-    assert fast.json() == generic.json() == {"created": 30, "updated": 0, "unchanged": 0}
+    assert fast.json() == generic.json() == {"created": FEW, "updated": 0, "unchanged": 0}
     assert stored_text(bot.bot_id) == stored_text("twin_001")
     with connection.cursor() as cursor:
         cursor.execute(
@@ -195,12 +196,12 @@ def test_figures_round_as_the_generic_path_rounds_them_ties_included(
 def test_a_batch_sent_again_counts_unchanged_and_updated(
     bot: Bot, bot_client: APIClient, generic_taken: list[int]
 ) -> None:
-    body = batch(50)
+    body = batch(FEW)
     body[5]["bot_id"] = bot.bot_id  # its own id, which the generic path takes too
-    assert post(bot_client, body).json() == {"created": 50, "updated": 0, "unchanged": 0}
+    assert post(bot_client, body).json() == {"created": FEW, "updated": 0, "unchanged": 0}
     body[3]["entry_tag"] = "moved"
-    body.append(trade(50))
-    assert post(bot_client, body).json() == {"created": 1, "updated": 1, "unchanged": 49}
+    body.append(trade(FEW))
+    assert post(bot_client, body).json() == {"created": 1, "updated": 1, "unchanged": FEW - 1}
     assert generic_taken == []
     assert Trade.objects.get(trade_id="T-00003").entry_tag == "moved"
 
@@ -209,22 +210,22 @@ def test_trades_entered_before_yesterday_mark_the_backlog(
     bot: Bot, bot_client: APIClient, generic_taken: list[int]
 ) -> None:
     today = timezone.now().date()
-    body = batch(30)
-    assert post(bot_client, body).json()["created"] == 30  # 2026-01-05: long before today
+    body = batch(FEW)
+    assert post(bot_client, body).json()["created"] == FEW  # 2026-01-05: long before today
     assert generic_taken == []
     assert RiskMetricsBacklog.objects.get(bot=bot).since.isoformat() == "2026-01-05"
     RiskMetricsBacklog.objects.all().delete()
-    fresh = [trade(n, entry_time=f"{today}T00:00:00Z") for n in range(100, 130)]
+    fresh = [trade(n, entry_time=f"{today}T00:00:00Z") for n in range(1_000, 1_000 + FEW)]
     for item in fresh[1::2]:
         item["exit_time"] = f"{today}T00:00:01Z"
-    assert post(bot_client, fresh).json()["created"] == 30
+    assert post(bot_client, fresh).json()["created"] == FEW
     assert not RiskMetricsBacklog.objects.exists()
 
 
 def test_a_fast_batch_is_the_token_and_three_statements(
     bot_client: APIClient, django_assert_num_queries: Any, generic_taken: list[int]
 ) -> None:
-    post(bot_client, batch(30))  # the token's first use notes it; later requests do not
+    post(bot_client, batch(FEW))  # the token's first use notes it; later requests do not
     body = [trade(n) for n in range(100, 1_100)]
     # the token; the staging table, the upsert from it and its drop, in a savepoint (the
     # test's transaction around it): SAVEPOINT and RELEASE. The COPY goes by psycopg's own
@@ -309,8 +310,8 @@ def test_a_bad_trade_late_in_a_batch_is_named_by_the_generic_path_and_nothing_is
 def test_a_bad_trade_that_updates_a_stored_one_is_named_and_nothing_is_written(
     bot_client: APIClient,
 ) -> None:
-    post(bot_client, batch(40))
-    body = batch(40)
+    post(bot_client, batch(FEW))
+    body = batch(FEW)
     body[0]["entry_tag"] = "changed"
     body[33]["leverage"] = "0"  # the CHECK judges the row before the conflict
     response = post(bot_client, body)
@@ -321,7 +322,7 @@ def test_a_bad_trade_that_updates_a_stored_one_is_named_and_nothing_is_written(
 
 
 def test_another_bots_id_is_refused_as_by_the_generic_path(bot_client: APIClient) -> None:
-    body = batch(30)
+    body = batch(FEW)
     body[25]["bot_id"] = "someone_else"
     response = post(bot_client, body)
     assert response.status_code == 403
@@ -342,7 +343,7 @@ def test_another_bots_id_is_refused_as_by_the_generic_path(bot_client: APIClient
 def test_other_spellings_take_the_generic_path(
     bot_client: APIClient, generic_taken: list[int], change: dict[str, Any]
 ) -> None:
-    body = batch(30)
+    body = batch(FEW)
     body[20].update(change)
     text = json.dumps(body).replace("\\\\u", "\\u")
     response = bot_client.post(URL, text, content_type="application/json")
@@ -352,16 +353,16 @@ def test_other_spellings_take_the_generic_path(
             {"index": 20, "field": "pnl", "reason": "unknown field"}
         ]
         return
-    assert response.json() == {"created": 30, "updated": 0, "unchanged": 0}
+    assert response.json() == {"created": FEW, "updated": 0, "unchanged": 0}
 
 
 def test_short_batches_and_keys_take_the_generic_path(
     bot_client: APIClient, generic_taken: list[int]
 ) -> None:
-    assert post(bot_client, batch(19)).json()["created"] == 19
+    assert post(bot_client, batch(FEW - 1)).json()["created"] == FEW - 1
     assert post(bot_client, trade(500)).json()["created"] == 1
-    keyed = post(bot_client, [trade(n) for n in range(600, 650)], HTTP_IDEMPOTENCY_KEY="k")
-    assert keyed.json()["created"] == 50
+    keyed = post(bot_client, [trade(n) for n in range(600, 600 + FEW)], HTTP_IDEMPOTENCY_KEY="k")
+    assert keyed.json()["created"] == FEW
     assert generic_taken == [1, 1, 1]
 
 
@@ -464,7 +465,7 @@ def test_random_batches_are_stored_alike_by_both_paths(
     today = timezone.now().date().isoformat()
     for round_ in range(4):
         body: dict[str, dict[str, Any]] = {}
-        for n in range(round_ * 1_000, round_ * 1_000 + 300):
+        for n in range(round_ * 10_000, round_ * 10_000 + 1_000):
             item = _mutated(rng, n)
             # what both the Shape and the fast path take, each trade_id once: a batch both
             # paths store
