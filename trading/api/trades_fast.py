@@ -128,17 +128,14 @@ _EARLIEST = "1970"
 _TOO_LATE = "9999"  # a time of year 9999 or later starts so
 
 
-def _names_checked(names: dict[str, str], values: list[str], max_length: int) -> None:
-    """Each new value of ``values`` (a symbol or exchange) checked as the Shape's ident would
-    pass it, and kept in ``names`` escaped for COPY."""
-    for value in values:
-        if value in names:
-            continue
+def _names_checked(values: list[str], max_length: int) -> None:
+    """``values`` (symbols or exchanges: a batch holds few) checked as the Shape's ident passes
+    them, each once: 1 to ``max_length`` printable characters, no edge space."""
+    for value in set(values):
         if not 0 < len(value) <= max_length or not value.isprintable():
             raise NotFast
         if value[0] == " " or value[-1] == " ":
             raise NotFast
-        names[value] = value.translate(COPY_ESCAPES)
 
 
 def _idents_checked(ids: list[str], max_length: int) -> None:
@@ -292,8 +289,8 @@ def trades_copy_text(
             f"\t{pct}\t{status}\t{source}\t{item.leverage}\t{_TAB.join(tail)}\n"
         )
     _idents_checked(ids, 128)
-    _names_checked({}, [item.symbol for item in items], 64)
-    _names_checked({}, [item.exchange for item in items], 50)
+    _names_checked([item.symbol for item in items], 64)
+    _names_checked([item.exchange for item in items], 50)
     _plain_numbers(_QUANTITIES, quantities)
     _plain_numbers(_USD, usd)
     _plain_numbers(_PCT, leverages)
