@@ -279,8 +279,15 @@ def trades_copy_text(
             usd.append(sent_pnl)
         strategy = item.strategy_data
         strategy_field = "{}" if strategy is _EMPTY_OBJECT else _strategy_field(strategy)
-        head = (item.trade_id, item.symbol, item.exchange, side, quantity, entry_price)
-        tail = (item.exit_reason, item.entry_tag, strategy_field)
+        head: tuple[str, ...] = (
+            item.trade_id,
+            item.symbol,
+            item.exchange,
+            side,
+            quantity,
+            entry_price,
+        )
+        tail: tuple[str, ...] = (item.exit_reason, item.entry_tag, strategy_field)
         if escape:
             head = tuple(value.translate(escapes) for value in head)
             tail = tuple(value.translate(escapes) for value in tail)
