@@ -1,5 +1,10 @@
 """POST trades/: one trade or a batch of up to 5,000, upserted by (bot, trade_id).
 
+A batch without an Idempotency-Key goes first from its bytes straight to COPY text
+(trading.api.trades_fast: msgspec structs, numbers as sent, the figures computed by the same
+Python); a batch that path leaves alone, or PostgreSQL refuses, takes the generic ``Shape``
+below, whose errors every bad trade gets.
+
 GET trades/ (the list, for bots and staff) comes from ``TradeListView``."""
 
 from decimal import Decimal
@@ -11,10 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from trading.api.common import bot_of_request, bot_rows
+from trading.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
+from trading.api.market_fast import request_body_kept
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
+from trading.api.trades_fast import trades_upsert_fast
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
 from trading.services.ingest.common import USD_BOUND, NumericBound, value_problem
@@ -32,7 +40,12 @@ def _trade_rules(row: dict[str, Any]) -> list[tuple[str | None, str]]:
                 errors.append((name, "is required when status is closed"))
     elif row["status"] == TradeStatus.OPEN and row["exit_time"] is not None:
         errors.append(("exit_time", "must be null while the trade is open"))
-    return errors or value_overflow(row, ("entry_price",), "trade") or _derived_overflow(row)
+    return errors or _overflow(row)
+
+
+def _overflow(row: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """The value's and the derived figures' overflow (the fast path runs these alone)."""
+    return value_overflow(row, ("entry_price",), "trade") or _derived_overflow(row)
 
 
 # The columns of the figures the server computes (trade_derived_fields), as SCHEMA.md sizes them:
@@ -156,8 +169,15 @@ class TradeCollectionView(TradeListView):
     )
     def post(self, request: Request) -> Response:
         bot = bot_of_request(request)
+        # The fast path reads the body itself; a request with an Idempotency-Key has it
+        # parsed for the key's check first, and takes the generic path.
+        raw = None if IDEMPOTENCY_HEADER in request.headers else request_body_kept(request)
 
         def write() -> Response:
+            if raw is not None:
+                counts = trades_upsert_fast(raw, bot=bot, most=MAX_TRADES, refused=_overflow)
+                if counts is not None:
+                    return Response(counts.as_json())
             rows, _ = bot_rows(
                 request,
                 bot=bot,

@@ -14,6 +14,7 @@ from trading.services.ingest.common import (
     UpsertCounts,
     array_literal,
     key_order_sql,
+    upsert_counts,
     values_check,
 )
 
@@ -41,11 +42,15 @@ TRADE_COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = [name for name, _ in TRADE_COLUMNS]
 _MUTABLE = [name for name in _NAMES if name != "trade_id"]
 
+_UNNEST = (
+    f"unnest({', '.join(f'%({n})s::{t}[]' for n, t in TRADE_COLUMNS)})\n"
+    f"    AS u({', '.join(_NAMES)})"
+)
+# {rows}: where the batch comes from, as u; {returning}: what each row written returns.
 _UPSERT_SQL = f"""
 INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
 SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
-FROM unnest({", ".join(f"%({n})s::{t}[]" for n, t in TRADE_COLUMNS)})
-    AS u({", ".join(_NAMES)})
+FROM {{rows}}
 {key_order_sql(TRADE_COLUMNS, ("trade_id",))}
 ON CONFLICT (bot_id, trade_id) DO UPDATE SET
     {", ".join(f"{n} = EXCLUDED.{n}" for n in _MUTABLE)}, updated_at = now()
@@ -53,10 +58,27 @@ WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
     IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in _MUTABLE)})
 RETURNING {{returning}}
 """  # noqa: S608 - identifiers are the constants above; values are parameters
-TRADE_UPSERT_SQL = _UPSERT_SQL.format(returning="(xmax = 0) AS created")
+TRADE_UPSERT_SQL = _UPSERT_SQL.format(rows=_UNNEST, returning="(xmax = 0) AS created")
 # The same, marking the bot's risk_metrics days that trades for past days make stale
 # (trading.services.ingest.backlog): for batches where that can happen.
-TRADE_UPSERT_MARKING_SQL = with_backlog_mark(_UPSERT_SQL.format(returning=TRADE_WRITTEN))
+TRADE_UPSERT_MARKING_SQL = with_backlog_mark(
+    _UPSERT_SQL.format(rows=_UNNEST, returning=TRADE_WRITTEN)
+)
+
+# The same upserts from a staging table the batch was COPied into (trade_upsert_copied).
+_STAGING = "trade_staging"
+TRADE_STAGING_SQL = (
+    f"CREATE TEMPORARY TABLE {_STAGING} ("
+    + ", ".join(f"{n} {t}" for n, t in TRADE_COLUMNS)
+    + ") ON COMMIT DROP"
+)
+TRADE_COPY_SQL = f"COPY {_STAGING} ({', '.join(_NAMES)}) FROM STDIN"
+TRADE_STAGED_UPSERT_SQL = _UPSERT_SQL.format(
+    rows=f"{_STAGING} AS u", returning="(xmax = 0) AS created"
+)
+TRADE_STAGED_UPSERT_MARKING_SQL = with_backlog_mark(
+    _UPSERT_SQL.format(rows=f"{_STAGING} AS u", returning=TRADE_WRITTEN)
+)
 
 
 def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -103,3 +125,28 @@ def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     created = sum(flags)
     updated = len(flags) - created
     return UpsertCounts(created=created, updated=updated, unchanged=len(rows) - len(flags))
+
+
+def trade_upsert_copied(
+    *, bot: Bot, copy_text: str, sent: int, may_make_stale: bool
+) -> UpsertCounts:
+    """``trade_upsert_many`` for ``sent`` trades already written as COPY text, in
+    TRADE_COLUMNS' order, derived fields and source filled in (trading.api.trades_fast): COPied
+    into a staging table, then upserted from it by the same statement, in the same key order.
+
+    Nothing is written when PostgreSQL refuses a row (a DataError or IntegrityError is raised,
+    the transaction, or the caller's savepoint, undone). ``may_make_stale``: whether the batch
+    holds a trade entered before today (backlog.may_make_stale), whose write marks the backlog.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(TRADE_STAGING_SQL)
+        with connection.wrap_database_errors, cursor.cursor.copy(TRADE_COPY_SQL) as copy:
+            copy.write(copy_text.encode())
+        cursor.execute(
+            TRADE_STAGED_UPSERT_MARKING_SQL if may_make_stale else TRADE_STAGED_UPSERT_SQL,
+            {"bot_id": bot.bot_id},
+        )
+        flags = [created for (created,) in cursor.fetchall()]
+        # Dropped at once (not only at commit), so that a second batch in one transaction works.
+        cursor.execute(f"DROP TABLE {_STAGING}")
+    return upsert_counts(flags, sent)
