@@ -143,6 +143,8 @@ if env.bool("DATABASE_POOL", default=False):
         "timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
     }
 DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+# PostgreSQL's JIT compiler for this service's sessions (atb_site/db/session.py): off unless set.
+DATABASE_JIT = env.bool("DATABASE_JIT", default=False)
 if DATABASE_PGBOUNCER:
     # PgBouncer in transaction mode cannot hold a server-side cursor across statements, nor
     # (unless its max_prepared_statements is set) a prepared statement: atb_site.db's prepared

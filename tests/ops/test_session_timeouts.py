@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from tests.ops.session_probe import write_session_report
 from tests.ops.test_logging import _procfile_command, _stop
@@ -209,3 +210,20 @@ def test_a_negative_timeout_stops_start_up_naming_the_variable() -> None:
         "django.core.exceptions.ImproperlyConfigured: DATABASE_LOCK_TIMEOUT_WORKER must be 0 "
         "(none) or a number of seconds, not -1.0"
     )
+
+
+@pytest.mark.django_db
+def test_sessions_start_with_jit_off_unless_database_jit() -> None:
+    from django.db import connection
+
+    from atb_site.db.session import startup_options
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+    with override_settings(DATABASE_JIT=True):
+        assert "jit" not in startup_options("web")
+        assert "jit" not in connection.get_connection_params().get("options", "")
+    assert "-c jit=off" in connection.get_connection_params()["options"]
+    with override_settings(DATABASE_PGBOUNCER=True):
+        assert startup_options("web") == ""
