@@ -1,13 +1,17 @@
-"""Pieces every write endpoint shares: batches, the caller's bot, the bot_id in a body."""
+"""Pieces every write endpoint shares: batches, the caller's bot, the bot_id in a body, the
+body's bytes for a fast path."""
 
+import io
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
+from trading.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from trading.api.shapes import Shape, is_identifier
 from trading.models import Bot
 from trading.services.ingest import RowsRefused
@@ -90,3 +94,30 @@ def invalid_rows(exc: RowsRefused, *, batch: bool) -> InvalidInput:
         ],
         batch=batch,
     )
+
+
+def fast_path_body(request: Request) -> bytes | None:
+    """The body's bytes for a write's fast path (trading/api/market_fast.py, trades_fast.py),
+    read here and put back for DRF's parser to read again; or None when the fast path leaves the
+    body alone: a request with an Idempotency-Key (its body is parsed for the key's check, and
+    it takes the generic path), not JSON, empty, or over the API's limit (the parser then answers
+    as always)."""
+    if IDEMPOTENCY_HEADER in request.headers:
+        return None
+    django_request = request._request
+    if getattr(django_request, "_read_started", True):
+        return None
+    if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        length = int(django_request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= settings.API_MAX_BODY_BYTES:
+        return None
+    raw = django_request.read(length)
+    # Put back as unread, as the chunked-body middleware (trading.api.parsers) leaves a body it
+    # read: DRF's parser then reads the same bytes from the request as if first.
+    django_request._stream = io.BytesIO(raw)
+    django_request._read_started = False  # type: ignore[attr-defined]  # Django's own flag
+    return raw

@@ -28,16 +28,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, refuse_foreign_bot_ids
+from trading.api.common import bot_of_request, fast_path_body, refuse_foreign_bot_ids
 from trading.api.errors import FieldError, InvalidInput
-from trading.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from trading.api.idempotency import idempotent
 from trading.api.market_fast import (
     FUTURE_SKEW,
     PERIOD_MINUTES,
     STREAM_CANDLES,
     candles_insert_fast,
-    request_body_kept,
 )
 from trading.api.permissions import IsBot, IsBotOrStaff
 from trading.api.shapes import (
@@ -484,9 +482,7 @@ class MarketDataView(APIView):
     )
     def post(self, request: Request) -> Response:
         bot = bot_of_request(request)
-        # The fast path reads the body itself; a request with an Idempotency-Key has it
-        # parsed for the key's check first, and takes the generic path.
-        raw = None if IDEMPOTENCY_HEADER in request.headers else request_body_kept(request)
+        raw = fast_path_body(request)
 
         def write() -> Response:
             if raw is not None:

@@ -16,7 +16,6 @@ transaction undone, nothing written). So a bad batch costs a little more, a good
 and the errors stay those of the generic path.
 """
 
-import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,9 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from django.conf import settings
 from django.db import DataError, IntegrityError
-from rest_framework.request import Request
 
 from trading.api.shapes import is_identifier, nests_within_limit
 from trading.services.ingest import jsonb_text
@@ -68,29 +65,6 @@ _DECODER = msgspec.json.Decoder(list[_Candle], float_hook=Decimal)
 
 class NotFast(Exception):
     """The batch holds a candle the fast path does not take at once; the generic path judges it."""
-
-
-def request_body_kept(request: Request) -> bytes | None:
-    """The body's bytes, read here and put back for DRF's parser to read again, or None when the
-    fast path leaves the body alone: not JSON, empty, or over the API's limit (the parser then
-    answers as always)."""
-    django_request = request._request
-    if getattr(django_request, "_read_started", True):
-        return None
-    if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
-        return None
-    try:
-        length = int(django_request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 < length <= settings.API_MAX_BODY_BYTES:
-        return None
-    raw = django_request.read(length)
-    # Put back as unread, as the chunked-body middleware (trading.api.parsers) leaves a body it
-    # read: DRF's parser then reads the same bytes from the request as if first.
-    django_request._stream = io.BytesIO(raw)
-    django_request._read_started = False  # type: ignore[attr-defined]  # Django's own flag
-    return raw
 
 
 def candles_decoded(raw: bytes, *, most: int) -> list[_Candle] | None:

@@ -15,11 +15,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from trading.api.common import bot_of_request, bot_rows
-from trading.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from trading.api.common import bot_of_request, bot_rows, fast_path_body
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
-from trading.api.market_fast import request_body_kept
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.api.trades_fast import trades_upsert_fast
@@ -169,9 +167,7 @@ class TradeCollectionView(TradeListView):
     )
     def post(self, request: Request) -> Response:
         bot = bot_of_request(request)
-        # The fast path reads the body itself; a request with an Idempotency-Key has it
-        # parsed for the key's check first, and takes the generic path.
-        raw = None if IDEMPOTENCY_HEADER in request.headers else request_body_kept(request)
+        raw = fast_path_body(request)
 
         def write() -> Response:
             if raw is not None:
