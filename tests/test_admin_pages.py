@@ -5,20 +5,26 @@ page is compared whole with the page Django's own templates, filter and app list
 
 import difflib
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import AdminSite, RelatedFieldListFilter
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models
-from django.test import Client, RequestFactory
+from django.template import Context as TemplateContext
+from django.template import Template
+from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone, translation
+from django.utils.safestring import SafeString
 
 from atb_site.admin_tools import AdminSite as KeptAppListSite
 from tests.factories import make_bot
 from tests.test_admin_rows import AWKWARD, LISTED, fill
+from trading import admin_html
 from trading.admin import BotFilter, one_value_links
 from trading.models import Trade
 
@@ -270,3 +276,36 @@ def test_the_trade_list_page_runs_the_same_queries_for_anyone_and_any_filter(
     sql = [q["sql"] for q in clerks.captured_queries]
     assert sum("auth_permission" in q for q in sql) == 2
     assert "JOIN" not in sql[-1] and '"metadata"' not in sql[-1]  # a bot is its key: no join
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "?bot__bot_id__exact=alpha_1&status=open",
+        "?bot__bot_id__exact=a+b%26c%3Dd%2F%C3%A9%2B%25",
+        "?q=é&x=<b>\"'",
+        "?a=1 2",
+        "",
+        SafeString("?a=1&b=<i>"),
+        7,
+    ],
+)
+def test_a_link_is_written_as_the_iriencode_filter_writes_it(value: Any) -> None:
+    """The filters' ``{{ choice.query_string|iriencode }}``, a plain query string written
+    without iri_to_uri (which leaves it as it is) and anything else through it."""
+    django_writes = Template("{{ value|iriencode }}").render(TemplateContext({"value": value}))
+
+    assert admin_html._iri(value) == django_writes
+
+
+def test_a_template_put_before_djangos_is_seen_and_forgotten_with_the_settings(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "admin").mkdir()
+    (tmp_path / "admin" / "filter.html").write_text("{{ title }}")
+    engine = {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+
+    assert admin_html.django_template("admin/filter.html")  # found once, and kept
+    with override_settings(TEMPLATES=[engine]):
+        assert not admin_html.django_template("admin/filter.html")  # ours: Django's left alone
+    assert admin_html.django_template("admin/filter.html")

@@ -7,6 +7,7 @@ A template of the same name put before Django's (in templates/ or an app) is use
 ``django_template`` tells whether the one found is Django's own (or ours, for the atb ones).
 """
 
+import re
 from collections.abc import Iterable
 from html import escape as html_escape
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any
 
 import django.contrib.admin
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template import TemplateDoesNotExist
 from django.template.base import render_value_in_context
 from django.template.context import Context
 from django.template.loader import select_template
+from django.utils.autoreload import file_changed
 from django.utils.encoding import iri_to_uri
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, SafeString, mark_safe
@@ -28,15 +32,36 @@ _DJANGO_ADMIN = Path(django.contrib.admin.__file__).parent / "templates"
 _OURS = Path(settings.BASE_DIR) / "templates"
 
 
+_FOUND: dict[tuple[str, ...], bool] = {}
+
+
 def django_template(name: str, overrides: Iterable[str] = ()) -> bool:
     """Whether ``name`` (or the first of ``overrides`` found before it) resolves to the file
-    these writers copy (Django's, or ours under templates/admin/atb), not to another."""
-    try:
-        origin = select_template([*overrides, name]).origin.name
-    except TemplateDoesNotExist:
-        return False
-    home = _OURS if name.startswith("admin/atb/") else _DJANGO_ADMIN
-    return str(origin) == str(home / name)
+    these writers copy (Django's, or ours under templates/admin/atb), not to another.
+
+    Found once per process, as the cached template loader finds a template once: the answer
+    is forgotten when the autoreloader sees a file change or a test changes the template
+    settings (``forget_found``), as Django's loaders and engines forget theirs
+    (django/template/autoreload.py, django/test/signals.py)."""
+    names = (*overrides, name)
+    found = _FOUND.get(names)
+    if found is None:
+        try:
+            origin = select_template(list(names)).origin.name
+        except TemplateDoesNotExist:
+            found = False
+        else:
+            home = _OURS if name.startswith("admin/atb/") else _DJANGO_ADMIN
+            found = str(origin) == str(home / name)
+        _FOUND[names] = found
+    return found
+
+
+@receiver(file_changed, dispatch_uid="trading_admin_html_forget_found")
+@receiver(setting_changed, dispatch_uid="trading_admin_html_forget_found_settings")
+def forget_found(sender: Any, **kwargs: Any) -> None:
+    if kwargs.get("setting", "TEMPLATES") in ("TEMPLATES", "INSTALLED_APPS"):
+        _FOUND.clear()
 
 
 def _text(value: Any, context: Context) -> str:
@@ -46,8 +71,15 @@ def _text(value: Any, context: Context) -> str:
     return render_value_in_context(value, context)
 
 
+# What iri_to_uri() leaves as it is: quote()'s unreserved characters and the ones it is told
+# are safe. A query string urlencode() wrote holds nothing else.
+_AS_IS_IN_URI = re.compile(r"[A-Za-z0-9_.\-~/#%\[\]=:;$&()+,!?*@']*")
+
+
 def _iri(value: Any) -> str:
     """``{{ value|iriencode }}``."""
+    if type(value) is str and _AS_IS_IN_URI.fullmatch(value):
+        return html_escape(value)  # iri_to_uri() would return it unchanged
     text = iri_to_uri(str(value))
     return conditional_escape(mark_safe(text) if isinstance(value, SafeData) else text)  # noqa: S308
 

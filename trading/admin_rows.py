@@ -52,10 +52,13 @@ def fast_results(cl: ChangeList) -> list[ResultList] | None:
     page is not one this writes (then Django's ``results(cl)`` writes it)."""
     if cl.formset or cl.is_popup or cl.to_field or cl.list_display_links is None:
         return None
-    cells = _cells(cl)
+    cells = _page_cells(cl)
     if cells is None:
         return None
     link = _link(cl)
+    # escape() replaces character by character: the URL's two halves are escaped once, and a
+    # whole-number key (digits: nothing for quote() or escape() to change) goes in as it is.
+    before, after = (escape(link[0]), escape(link[1])) if link is not None else ("", "")
     rows = []
     for result in cl.result_list:
         parts = []
@@ -63,9 +66,12 @@ def fast_results(cl: ChangeList) -> list[ResultList] | None:
             shown = formatter(result)
             text = shown if isinstance(shown, SafeData) else escape(shown)
             if linked and link is not None:
-                key = url_quote(str(quote(getattr(result, link[2]))), safe=_URL_SAFE)
-                href = escape(link[0] + key + link[1])
-                parts.append(f'{opener}<a href="{href}">{text}</a>{closer}')
+                value = getattr(result, link[2])
+                if type(value) is int:
+                    key = str(value)
+                else:
+                    key = escape(url_quote(str(quote(value)), safe=_URL_SAFE))
+                parts.append(f'{opener}<a href="{before}{key}{after}">{text}</a>{closer}')
             else:
                 parts.append(f"{opener}{text}{closer}")
         rows.append(ResultList(None, [SafeString("".join(parts))]))
@@ -89,7 +95,7 @@ def value_rows(cl: ChangeList) -> QuerySet[Any] | None:
         or cl.to_field
         or cl.list_display_links is None
         or cl.list_editable
-        or _cells(cl) is None
+        or _page_cells(cl) is None
     ):
         return None
     names = [cl.lookup_opts.pk.attname]
@@ -123,6 +129,18 @@ def _link(cl: ChangeList) -> tuple[str, str, str] | None:
     url = add_preserved_filters({"preserved_filters": cl.preserved_filters, "opts": opts}, url)
     before, _, after = url.partition(_PK)
     return before, after, cl.lookup_opts.pk.attname
+
+
+_CELLS = "_atb_cells"  # where a ChangeList keeps its columns, worked out once for the page
+
+
+def _page_cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
+    """``_cells(cl)``, worked out once a page: the rows' query (``value_rows``) and their HTML
+    (``fast_results``) both ask, in the same request (language, time zone, formats)."""
+    if not hasattr(cl, _CELLS):
+        setattr(cl, _CELLS, _cells(cl))
+    cells: list[tuple[bool, str, Cell, str]] | None = getattr(cl, _CELLS)
+    return cells
 
 
 def _cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
