@@ -5,6 +5,7 @@ page is compared whole with the page Django's own templates, filter and app list
 
 import difflib
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.contrib.admin import AdminSite, RelatedFieldListFilter
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models
+from django.db.models import Count
 from django.template import Context as TemplateContext
 from django.template import Template
 from django.test import Client, RequestFactory, override_settings
@@ -22,7 +24,8 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 
 from atb_site.admin_tools import AdminSite as KeptAppListSite
-from tests.factories import make_bot
+from atb_site.admin_tools import CappedCountPaginator
+from tests.factories import T0, make_bot, make_trade
 from tests.test_admin_rows import AWKWARD, LISTED, fill
 from trading import admin_html
 from trading.admin import BotFilter, one_value_links
@@ -303,9 +306,35 @@ def test_a_template_put_before_djangos_is_seen_and_forgotten_with_the_settings(
 ) -> None:
     (tmp_path / "admin").mkdir()
     (tmp_path / "admin" / "filter.html").write_text("{{ title }}")
-    engine = {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    engine: dict[str, Any] = dict(settings.TEMPLATES[0])
+    engine["DIRS"] = [tmp_path, *list(engine["DIRS"])]
 
     assert admin_html.django_template("admin/filter.html")  # found once, and kept
     with override_settings(TEMPLATES=[engine]):
         assert not admin_html.django_template("admin/filter.html")  # ours: Django's left alone
     assert admin_html.django_template("admin/filter.html")
+
+
+def test_the_capped_count_is_the_count_django_makes_with_one_statement(
+    django_assert_num_queries: Any,
+) -> None:
+    alpha, beta = make_bot("alpha_1", name="Alpha"), make_bot("beta_1", name=AWKWARD)
+    for i in range(7):
+        make_trade(alpha if i % 3 else beta, entry_time=T0 + timedelta(minutes=i))
+    querysets = [
+        Trade.objects.all(),  # past the cap
+        Trade.objects.filter(bot=beta),  # under it
+        Trade.objects.filter(bot__name__contains="Alp").only("id", "symbol"),  # a join
+        Trade.objects.filter(bot=alpha).distinct(),  # DISTINCT: Django's own count
+        Trade.objects.values("bot_id").annotate(n=Count("id")),  # grouped: Django's own count
+    ]
+    seen = []
+    for queryset in querysets:
+        paginator = CappedCountPaginator(queryset.order_by("-id"), 2)
+        paginator.count_cap = 5
+        with django_assert_num_queries(1) as captured:
+            seen.append(paginator.rows_seen)
+        assert seen[-1] == queryset.order_by()[:6].count()
+        assert "LIMIT 6" in captured.captured_queries[0]["sql"]
+
+    assert seen == [6, 3, 4, 4, 2]
