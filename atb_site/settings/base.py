@@ -207,6 +207,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Sessions in PostgreSQL as Django keeps them, read by one plain statement (atb_site/sessions.py).
+SESSION_ENGINE = "atb_site.sessions"
 
 # --- Static files (whitenoise) -----------------------------------------------------------------
 STATIC_URL = "static/"
