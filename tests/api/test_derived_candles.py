@@ -367,9 +367,9 @@ def test_a_sent_candle_of_the_timeframe_wins_over_the_derived_one(bot_client: AP
         sent_hour["ts"],
         "2026-01-05T03:00:00Z",
     ]
-    query = {"symbol": "SOL/USDT", "exchange": "binance", "timeframe": "1h", "limit": 1}
-    assert candles_range(**query) == market_data_range(**query)
-    assert candles_range(**query).more
+    page = candles_range(symbol="SOL/USDT", exchange="binance", timeframe="1h", limit=1)
+    assert page.more
+    assert page == market_data_range(symbol="SOL/USDT", exchange="binance", timeframe="1h", limit=1)
 
 
 # --- Costs ------------------------------------------------------------------------------------
