@@ -144,10 +144,16 @@ def derived_candles_mark(*, rows: Iterable[tuple[object, ...]]) -> int:
     in the derived candles; how many backlog rows that took. One statement, none without 1m
     candles."""
     spans = minute_spans(rows)
+    derived_candles_mark_spans(spans=spans)
+    return len(spans)
+
+
+def derived_candles_mark_spans(*, spans: list[Span]) -> None:
+    """Note stretches of 1m candles written by the caller's transaction (for a writer that
+    knows them without the rows: the demo's candles) as not yet in the derived candles."""
     if spans:
         with connection.cursor() as cursor:
             cursor.execute(MARK_SQL, [list(column) for column in zip(*spans, strict=True)])
-    return len(spans)
 
 
 def _bucket_ranges(
