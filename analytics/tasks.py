@@ -22,9 +22,9 @@ from analytics.services import (
 )
 from analytics.services.risk import heartbeat_stale_check, risk_limits_check
 from analytics.services.snapshots import SNAPSHOT_BUCKET
-from trading.services.candles_derived import derived_candles_catch_up_all
 from audit.scheduled import scheduled_run
 from trading.db import advisory_lock
+from trading.services.candles_derived import derived_candles_catch_up_all
 
 PORTFOLIO_SNAPSHOT = "analytics.portfolio_snapshot"
 RISK_METRICS_ROLLUP_TODAY = "analytics.risk_metrics_rollup_today"
