@@ -5,6 +5,7 @@ values, gaps, bot-sent candles of a higher timeframe, pages, and the round trips
 import json
 import random
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -25,6 +27,7 @@ from trading.services.candles_derived import (
     LEVELS,
     derived_candles_catch_up,
     derived_candles_catch_up_all,
+    derived_candles_lock_key,
     minute_spans,
 )
 from trading.services.tokens import bot_token_create
@@ -467,4 +470,68 @@ def test_two_sessions_sending_overlapping_minutes_leave_the_recomputation(
     assert _http("GET", reader, token) == 200
     assert not DerivedCandleBacklog.objects.exists()
     assert MarketData.objects.count() == 4500
+    assert_derived_equal_recomputed()
+
+
+def _session() -> psycopg.Connection[Any]:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_catch_up_waits_for_its_markets_lock_and_then_sees_what_its_holder_committed(
+    bot_client: APIClient,
+) -> None:
+    send(bot_client, [minute(n) for n in range(10)])
+    holder, watcher = _session(), _session()
+    watcher.autocommit = True
+    # Another session holds the market's lock while it writes a late minute and its note.
+    holder.execute(
+        "SELECT pg_advisory_xact_lock(%s)", [derived_candles_lock_key("BTC/USDT", "binance")]
+    )
+    late = DAY0 + timedelta(minutes=30)
+    holder.execute(
+        "INSERT INTO trading.market_data (symbol, exchange, timeframe, ts, open, high, low, "
+        "close, volume, indicators) VALUES ('BTC/USDT', 'binance', '1m', %s, 2, 3, 1, 2, 7, '{}')",
+        [late],
+    )
+    holder.execute(
+        "INSERT INTO trading.market_candles_backlog (symbol, exchange, first_ts, last_ts) "
+        "VALUES ('BTC/USDT', 'binance', %s, %s)",
+        [late, late],
+    )
+
+    def catch_up() -> int:
+        try:
+            return derived_candles_catch_up(symbol="BTC/USDT", exchange="binance")
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            taken = pool.submit(catch_up)
+            waiting = 0
+            for _ in range(100):
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                waiting = row[0] if row else 0
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting == 1 and not taken.done()
+            holder.commit()
+            assert taken.result(timeout=30) == 2  # the batch's note and the holder's
+    finally:
+        holder.close()
+        watcher.close()
+
+    (hour,) = read(bot_client, "1h")
+    assert (hour["low"], hour["volume"]) == ("1.0000000000", "52.0000000030")
     assert_derived_equal_recomputed()

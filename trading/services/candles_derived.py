@@ -174,6 +174,11 @@ def _bucket_ranges(
     return los, his
 
 
+def derived_candles_lock_key(symbol: str, exchange: str) -> int:
+    """The advisory lock serializing the catch-ups of one market."""
+    return advisory_lock_key(f"trading.derived_candles:{symbol}:{exchange}")
+
+
 def derived_candles_catch_up(*, symbol: str, exchange: str) -> int:
     """Bring the market's derived candles up to date with its backlog; how many backlog rows
     were taken. Only the buckets the backlog touches are read and written; a market without a
@@ -182,8 +187,7 @@ def derived_candles_catch_up(*, symbol: str, exchange: str) -> int:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s)",
-            [advisory_lock_key(f"trading.derived_candles:{symbol}:{exchange}")],
+            "SELECT pg_advisory_xact_lock(%s)", [derived_candles_lock_key(symbol, exchange)]
         )
         cursor.execute(TAKE_SQL, [symbol, exchange])
         stretches = [(first, last) for first, last in cursor.fetchall()]
