@@ -469,6 +469,8 @@ class DerivedCandle(models.Model):
     # A sum of up to 1,440 volumes of NUMERIC(28, 10): 10 more digits before the point.
     volume = models.DecimalField(max_digits=38, decimal_places=10)
     minutes = models.PositiveIntegerField()
+    # 1h, 4h and 1d: the candle as GET market-data/ writes it, so a long read concatenates it.
+    candle_json = models.TextField(null=True, blank=True)  # noqa: DJ001 - null: none kept
 
     class Meta:
         db_table = schema_table(SCHEMA, "market_candles_derived")

@@ -535,3 +535,26 @@ def test_a_catch_up_waits_for_its_markets_lock_and_then_sees_what_its_holder_com
     (hour,) = read(bot_client, "1h")
     assert (hour["low"], hour["volume"]) == ("1.0000000000", "52.0000000030")
     assert_derived_equal_recomputed()
+
+
+def test_the_long_timeframes_keep_the_text_json_build_object_writes(bot_client: APIClient) -> None:
+    draw = random.Random(4)  # test data, not security
+    send(bot_client, [random_minute(n, draw) for n in range(0, 2 * 1440, 3)])
+    read(bot_client, "1d")  # caught up
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT timeframe, count(*), count(*) FILTER (WHERE candle_json = json_build_object(
+                'symbol', symbol::text, 'exchange', exchange::text, 'timeframe', timeframe::text,
+                'ts', replace(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                              '.000000', '') || 'Z',
+                'open', open::text, 'high', high::text, 'low', low::text, 'close', close::text,
+                'volume', volume::text, 'indicators', '{}'::jsonb)::text)
+            FROM trading.market_candles_derived GROUP BY 1 ORDER BY 1
+            """
+        )
+        kept = cursor.fetchall()
+
+    assert kept == [("15m", 192, 0), ("1d", 2, 2), ("1h", 48, 48), ("4h", 12, 12), ("5m", 576, 0)]
+    assert not DerivedCandle.objects.filter(timeframe__in=["5m", "15m"], candle_json__isnull=False)

@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                 ("close", models.DecimalField(decimal_places=10, max_digits=28)),
                 ("volume", models.DecimalField(decimal_places=10, max_digits=38)),
                 ("minutes", models.PositiveIntegerField()),
+                ("candle_json", models.TextField(blank=True, null=True)),
             ],
             options={
                 "db_table": 'trading"."market_candles_derived',
