@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.factories import make_bot
+from tests.test_db_health_check import other_connection
 from trading.models import DerivedCandle, DerivedCandleBacklog, MarketData
 from trading.selectors.candles import candles_range
 from trading.selectors.market import market_data_range
@@ -473,24 +473,13 @@ def test_two_sessions_sending_overlapping_minutes_leave_the_recomputation(
     assert_derived_equal_recomputed()
 
 
-def _session() -> psycopg.Connection[Any]:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_catch_up_waits_for_its_markets_lock_and_then_sees_what_its_holder_committed(
     bot_client: APIClient,
 ) -> None:
     send(bot_client, [minute(n) for n in range(10)])
-    holder, watcher = _session(), _session()
-    watcher.autocommit = True
+    holder, watcher = other_connection(), other_connection()
+    holder.autocommit = False
     # Another session holds the market's lock while it writes a late minute and its note.
     holder.execute(
         "SELECT pg_advisory_xact_lock(%s)", [derived_candles_lock_key("BTC/USDT", "binance")]
