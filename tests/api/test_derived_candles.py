@@ -280,6 +280,7 @@ def test_a_minute_sent_again_with_another_close_changes_nothing(bot_client: APIC
 
     # The first writer of a candle wins (the stored minute stands), so its buckets stand too.
     assert answer == {"inserted": 0, "duplicates": 2}
+    assert not DerivedCandleBacklog.objects.exists()  # nothing new: nothing to derive
     assert MarketData.objects.get(ts=DAY0 + timedelta(minutes=59)).close == Decimal("103.25")
     assert after == before
     assert_derived_equal_recomputed()

@@ -284,7 +284,8 @@ def market_data_insert_many(*, rows: list[CandleRow]) -> InsertCounts:
     with transaction.atomic():
         inserted = _insert_new(unique, spans)
         _price_cache_after_commit([span.market for span in spans])
-        derived_candles_mark(rows=unique)  # the higher timeframes, caught up later
+        if inserted:  # the higher timeframes of new minutes, derived later
+            derived_candles_mark(rows=unique)
     return InsertCounts(inserted=inserted, duplicates=len(rows) - inserted)
 
 
@@ -326,7 +327,8 @@ def market_data_insert_stream(*, chunks: Iterable[list[CandleRow]]) -> InsertCou
             unique, spans = _unique_and_spans(received)
             inserted = _insert_new(unique, spans)
             _price_cache_after_commit([span.market for span in spans])
-        derived_candles_mark(rows=received)  # the higher timeframes, caught up later
+        if inserted:  # the higher timeframes of new minutes, derived later
+            derived_candles_mark(rows=received)
     return InsertCounts(inserted=inserted, duplicates=len(received) - inserted)
 
 
