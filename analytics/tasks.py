@@ -24,6 +24,7 @@ from analytics.services.risk import heartbeat_stale_check, risk_limits_check
 from analytics.services.snapshots import SNAPSHOT_BUCKET
 from audit.scheduled import scheduled_run
 from trading.db import advisory_lock
+from trading.services.candles_derived import derived_candles_catch_up_all
 
 PORTFOLIO_SNAPSHOT = "analytics.portfolio_snapshot"
 RISK_METRICS_ROLLUP_TODAY = "analytics.risk_metrics_rollup_today"
@@ -32,6 +33,7 @@ RISK_LIMITS_CHECK = "analytics.risk_limits_check"
 HEARTBEAT_STALE_CHECK = "analytics.heartbeat_stale_check"
 RISK_METRICS_BACKFILL = "analytics.risk_metrics_backfill"
 SUMMARY_CHECKPOINTS_REFRESH = "analytics.summary_checkpoints_refresh"
+DERIVED_CANDLES_CATCH_UP = "analytics.derived_candles_catch_up"
 # The rollup task and `manage.py rollup_risk_metrics` write the same rows: one lock for both.
 RISK_METRICS_ROLLUP_LOCK = "analytics.risk_metrics_rollup"
 
@@ -44,6 +46,7 @@ PERIODS = {
     VIEWS_REFRESH: timedelta(minutes=5),
     RISK_LIMITS_CHECK: timedelta(minutes=1),
     HEARTBEAT_STALE_CHECK: timedelta(minutes=1),
+    DERIVED_CANDLES_CATCH_UP: timedelta(minutes=1),
 }
 
 
@@ -114,6 +117,18 @@ def summary_checkpoints_refresh_task(self: Any, due: str | None = None) -> int |
         if slot is None:
             return None
         return bot_summary_checkpoints_refresh()
+
+
+@shared_task(name=DERIVED_CANDLES_CATCH_UP, acks_late=True, bind=True, max_retries=None)
+def derived_candles_catch_up_task(self: Any, due: str | None = None) -> int | None:
+    """Every market's 1m candles not yet in its derived candles (5m to 1d) derived, so that a
+    read of a higher timeframe rarely finds work to do. Returns the markets caught up, None if
+    not run."""
+    every = PERIODS[DERIVED_CANDLES_CATCH_UP]
+    with scheduled_run(self, lock=DERIVED_CANDLES_CATCH_UP, every=every, due=due) as slot:
+        if slot is None:
+            return None
+        return derived_candles_catch_up_all()
 
 
 @shared_task(name=RISK_METRICS_BACKFILL, acks_late=True, bind=True, max_retries=20)

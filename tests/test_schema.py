@@ -25,6 +25,8 @@ SCHEMA_TABLES = {
         "orders",
         "order_fills",
         "market_data",
+        "market_candles_derived",
+        "market_candles_backlog",
         "signals",
         "account_balance",
         "risk_metrics",

@@ -31,6 +31,7 @@ from tests.factories import make_bot, make_candle
 from trading.models import (
     AccountBalance,
     Bot,
+    DerivedCandleBacklog,
     MarketData,
     Order,
     OrderFill,
@@ -191,6 +192,10 @@ def test_a_candle_already_stored_is_kept_and_not_counted() -> None:
     assert MarketData.objects.get(pk=mine.pk).close == Decimal("105")
     stored = MarketData.objects.exclude(pk=mine.pk).order_by("ts")
     assert [c.close for c in stored] == [path.closes[i] for i in range(50, 60) if i != 55]
+    # Their minutes are noted for the derived candles, as the API's are.
+    assert list(DerivedCandleBacklog.objects.values_list("symbol", "first_ts", "last_ts")) == [
+        ("ETH/USDT", start + timedelta(minutes=50), start + timedelta(minutes=59))
+    ]
 
 
 @pytest.mark.django_db

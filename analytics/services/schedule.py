@@ -65,6 +65,11 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         crontab_minute="*",
     ),
     ScheduledTask(
+        analytics_tasks.DERIVED_CANDLES_CATCH_UP,
+        "The 5m to 1d candles derived from the 1m candles that arrived since the last run.",
+        crontab_minute="*",
+    ),
+    ScheduledTask(
         audit_tasks.DATA_QUALITY_CHECK,
         "Data-quality checks over the stored data (findings as system events).",
         crontab_minute="7",

@@ -103,6 +103,10 @@ SELECTOR_OPS: dict[str, tuple[str, Target | None]] = {
     "portfolio_summary": ("portfolio summary (selector)", Target("p50", "<", 20)),
     "candles_day": ("one day of 1m candles, one market (selector)", None),
     "candles_month": ("one month of 1m candles, one market (selector)", None),
+    "candles_year_1h": (
+        "one year of 1h candles, one market (derived; backlog probe + selector, as the GET)",
+        Target("p50", "<", 15),
+    ),
     "views_refresh": ("refresh both materialized views", Target("p50", "<", 2000)),
     "risk_rollup_today": ("today's risk rollup, every bot", Target("p50", "<", 100)),
 }
@@ -224,8 +228,10 @@ def selector_operations(
     log: Log,
 ) -> list[Operation]:
     """The in-process reads and the two scheduled services, each beside its own SQL."""
+    from trading.selectors.candles import candles_range
     from trading.selectors.lists import position_list
     from trading.selectors.market import market_data_range
+    from trading.services.candles_derived import derived_candles_catch_up
 
     bot = subject.bot
     bot_summary = optional("analytics.selectors", "bot_summary")
@@ -314,6 +320,30 @@ def selector_operations(
                 log=log,
             )
         )
+
+    def candles_year_1h() -> object:
+        # As GET market-data/?timeframe=1h does: the market's backlog first (a probe when
+        # the beat task kept up), then the page of a year's 8,760 hours.
+        derived_candles_catch_up(symbol=subject.symbol, exchange=subject.exchange)
+        return candles_range(
+            symbol=subject.symbol,
+            exchange=subject.exchange,
+            timeframe="1h",
+            start=subject.candles_end - timedelta(days=365),
+            end=subject.candles_end,
+            limit=10_000,
+        )
+
+    ops.append(
+        measure_with_sql(
+            selector_op("candles_year_1h"),
+            candles_year_1h,
+            raw=raw,
+            repeats=cheap,
+            missing="",
+            log=log,
+        )
+    )
     ops.append(
         measure_with_sql(
             selector_op("views_refresh"),

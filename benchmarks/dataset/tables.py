@@ -53,7 +53,7 @@ def dataset_tables(spec: DatasetSpec) -> list[Table]:
         orders,
         fills,
         balances,
-        _candles(spec, paths, vol, symbols, rng),
+        *_candles(spec, paths, vol, symbols, rng),
     ]
 
 
@@ -258,23 +258,48 @@ def _balances(spec: DatasetSpec, bots: Bots, t: Trades) -> tuple[Table, np.ndarr
 
 def _candles(
     spec: DatasetSpec, paths: np.ndarray, vol: np.ndarray, symbols: np.ndarray, rng: Streams
-) -> Table:
-    """The last ``candles_per_symbol`` minutes of every market's path, minute by minute."""
+) -> list[Table]:
+    """The last ``candles_per_symbol`` minutes of every market's path, minute by minute; and
+    the first market's path before them (a year at ``full``), so that the bench reads a year
+    of one market's 1h candles derived from its minutes."""
     per = spec.candles_per_symbol
-    s = spec.symbols
     first = paths.shape[1] - per
+    every = _candle_block(spec, paths, vol, symbols, rng, first=first, ids_from=1)
+    if first == 0:
+        return [every]
+    history = _candle_block(
+        spec, paths[:1, :first], vol[:1], symbols[:1], rng, first=0, ids_from=every.rows + 1
+    )
+    return [every, history]
+
+
+def _candle_block(
+    spec: DatasetSpec,
+    paths: np.ndarray,
+    vol: np.ndarray,
+    symbols: np.ndarray,
+    rng: Streams,
+    *,
+    first: int,
+    ids_from: int,
+) -> Table:
+    """The candles of the paths' minutes from ``first`` on, the last one ending at
+    ``spec.until`` plus the minutes after the paths' end, minute by minute."""
+    s = paths.shape[0]
+    per = paths.shape[1] - first
     close = paths[:, first:]
     open_ = np.concatenate([paths[:, max(first - 1, 0) : max(first - 1, 0) + 1], close[:, :-1]], 1)
     if first == 0:
         open_[:, 0] = close[:, 0]
-    wick = np.abs(rng("candles", "wick").normal(0.0, 1.0, (2, s, per))) * vol[:, None] * 0.5
+    stream = "candles" if ids_from == 1 else f"candles-{ids_from}"
+    wick = np.abs(rng(stream, "wick").normal(0.0, 1.0, (2, s, per))) * vol[:, None] * 0.5
     high = np.ceil(np.maximum(open_, close) * (1 + wick[0])).astype(np.int64)
     low = np.maximum(np.floor(np.minimum(open_, close) * (1 - wick[1])), 1).astype(np.int64)
-    notional = rng("candles", "volume").lognormal(0.0, 0.7, (s, per)) * 50_000.0
+    notional = rng(stream, "volume").lognormal(0.0, 0.7, (s, per)) * 50_000.0
     volume = np.rint(notional / close * 10**8).astype(np.int64)  # 1e-4 units of the base
 
     rows = s * per
-    minute0 = epoch_us(spec.until) - per * MINUTE_US
+    minute0 = epoch_us(spec.until) - (spec.path_minutes - first) * MINUTE_US
     stamps = minute0 + np.arange(per) * MINUTE_US
 
     def by_minute(a: np.ndarray) -> np.ndarray:
@@ -284,7 +309,7 @@ def _candles(
         "trading.market_data",
         rows,
         (
-            Column("id", np.arange(1, rows + 1)),
+            Column("id", np.arange(ids_from, ids_from + rows)),
             Column("symbol", np.tile(symbols, per), "text"),
             Column("exchange", CANDLE_EXCHANGE, "const"),
             Column("timeframe", "1m", "const"),

@@ -11,6 +11,7 @@ from django.db import connection
 
 from botconfig.demo.specs import EXCHANGE, ONE, SEED, Market
 from trading.models import MarketData, Timeframe
+from trading.services.candles_derived import derived_candles_mark_spans
 
 REGIME_MINUTES = 720  # the trend may turn twice a day
 DRIFT = 0.03  # a regime's drift per minute, in standard deviations of the one-minute return
@@ -111,4 +112,17 @@ def candles_store(paths: list[Path], start: datetime, *, first: int) -> int:
         )
         created = cursor.rowcount
         cursor.execute("DROP TABLE demo_candles")
+    # Their 5m to 1d candles are derived by the next read or beat run, as the API's are.
+    derived_candles_mark_spans(
+        spans=[
+            (
+                path.market.symbol,
+                EXCHANGE,
+                start + timedelta(minutes=first),
+                start + timedelta(minutes=len(path.closes) - 1),
+            )
+            for path in paths
+            if len(path.closes) > first
+        ]
+    )
     return int(created)

@@ -42,6 +42,7 @@ SCHEDULED_TASKS: list[Any] = [
     tasks.views_refresh_task,
     tasks.risk_limits_check_task,
     tasks.heartbeat_stale_check_task,
+    tasks.derived_candles_catch_up_task,
     audit_tasks.data_quality_check_task,
 ]
 PERIODS = {**tasks.PERIODS, **audit_tasks.PERIODS}
@@ -53,6 +54,7 @@ SLOTS = {
     "analytics.views_refresh": datetime(2026, 12, 7, 9, 5, tzinfo=UTC),
     "analytics.risk_limits_check": datetime(2026, 12, 7, 9, 7, tzinfo=UTC),
     "analytics.heartbeat_stale_check": datetime(2026, 12, 7, 9, 7, tzinfo=UTC),
+    "analytics.derived_candles_catch_up": datetime(2026, 12, 7, 9, 7, tzinfo=UTC),
     "audit.data_quality_check": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
     "audit.db_backup": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
 }

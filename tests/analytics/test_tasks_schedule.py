@@ -13,6 +13,7 @@ OURS = [
     "analytics.views_refresh",
     "analytics.risk_limits_check",
     "analytics.heartbeat_stale_check",
+    "analytics.derived_candles_catch_up",
     "audit.data_quality_check",
     "audit.db_backup",
 ]
@@ -49,6 +50,7 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "analytics.views_refresh": "cron 1-59/5 * (UTC)",
         "analytics.risk_limits_check": "cron * * (UTC)",
         "analytics.heartbeat_stale_check": "cron * * (UTC)",
+        "analytics.derived_candles_catch_up": "cron * * (UTC)",
         "audit.data_quality_check": "cron 7 * (UTC)",
         "audit.db_backup": "cron 17 * (UTC)",
     }

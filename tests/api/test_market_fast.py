@@ -106,10 +106,11 @@ def test_a_fast_batch_costs_two_statements_besides_the_token_and_the_copy(
     post(bot_client, [candle(0)])  # the token's first use notes it; later requests do not
     body = [candle(n, symbol=f"S{n % 3}/USDT") for n in range(1, 2_500)]
     # the token; the overlap probe of the first chunk; the latest candle of each market for the
-    # price cache. The COPY goes by psycopg's own cursor, which Django does not count, in a
-    # savepoint (undone if it meets a racing batch); the batch's own transaction is a savepoint
-    # too in a test (the test's transaction around it): four SAVEPOINT and RELEASE in all.
-    with django_assert_num_queries(7):
+    # price cache; the note of its minutes for the derived candles. The COPY goes by psycopg's
+    # own cursor, which Django does not count, in a savepoint (undone if it meets a racing
+    # batch); the batch's own transaction is a savepoint too in a test (the test's transaction
+    # around it): four SAVEPOINT and RELEASE in all.
+    with django_assert_num_queries(8):
         response = post(bot_client, body)
     assert response.json() == {"inserted": 2_499, "duplicates": 0}
     assert MarketData.objects.count() == 2_500

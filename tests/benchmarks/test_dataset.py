@@ -1,6 +1,6 @@
 """generate_dataset: the same seed gives the same rows, and the rows agree with one another."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -8,12 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from benchmarks.dataset import SCALES, DatasetError, DatasetSpec, dataset_load, table_digests
 from benchmarks.dataset.tables import pnl_pct
 from tests.factories import make_bot
-from trading.models import Bot, MarketData, Trade
+from trading.models import Bot, DerivedCandle, MarketData, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +56,20 @@ def test_sizes_follow_the_spec() -> None:
 
     assert report.rows["trading.bots"] == Bot.objects.count() == 10
     assert report.rows["trading.trades"] == Trade.objects.count() == 5_000
-    assert report.rows["trading.market_data"] == MarketData.objects.count() == 20_000
+    # 4,000 minutes of each of 5 markets, and the first market's 39,200 minutes before them:
+    # 30 days of its minutes in all (the bench reads a year of its 1h candles at ``full``).
+    assert report.rows["trading.market_data"] == MarketData.objects.count() == 20_000 + 39_200
     assert MarketData.objects.values("symbol").distinct().count() == 5
+    btc = MarketData.objects.filter(symbol="BTC/USDT").order_by("ts")
+    assert btc.count() == 30 * 24 * 60
+    assert btc.last().ts - btc.first().ts == timedelta(days=30, minutes=-1)  # type: ignore[union-attr]
+    # The higher timeframes, derived from the minutes as the ingest path keeps them.
+    btc_hours = DerivedCandle.objects.filter(symbol="BTC/USDT", timeframe="1h")
+    assert btc_hours.count() == btc_hours.filter(candle_json__startswith='{"symbol" : ').count()
+    assert btc_hours.count() == 30 * 24
+    assert DerivedCandle.objects.filter(symbol="ETH/USDT", timeframe="1d").aggregate(
+        n=Sum("minutes")
+    ) == {"n": 4_000}
     assert report.rows["trading.account_balance"] == 10 * 30 * 24
     # Ids continue after the loaded rows.
     trade = Trade.objects.create(

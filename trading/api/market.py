@@ -50,7 +50,9 @@ from trading.api.shapes import (
 )
 from trading.api.trades import IDEMPOTENCY_PARAMETER
 from trading.models import Timeframe
-from trading.selectors.market import market_data_range, prices_latest
+from trading.selectors.candles import candles_range
+from trading.selectors.market import prices_latest
+from trading.services.candles_derived import DERIVED_TIMEFRAMES, derived_candles_catch_up
 from trading.services.ingest import jsonb_text
 from trading.services.market import TIMEFRAME_SECONDS, CandleRow, market_data_insert_stream
 
@@ -426,7 +428,13 @@ class MarketDataView(APIView):
         summary="One market's candles in time order",
         description=(
             "Candles with start <= ts < end, oldest first, at most `limit` a page. `next` is the "
-            "URL of the following page (the same query with a cursor), null on the last page."
+            "URL of the following page (the same query with a cursor), null on the last page.\n\n"
+            "Timeframes above 1m are served bucket by bucket: a candle a bot sent for that "
+            "timeframe is served as sent; every other bucket holding 1m candles is served as "
+            "derived from them (UTC buckets, 4h and 1d aligned to 00:00 UTC: the first "
+            "minute's open, the last's close, the highest high, the lowest low, the volumes' "
+            "sum, exactly; `indicators` is `{}`). A bucket with minutes missing is derived from "
+            "those stored; minutes sent late are in it at the next read."
         ),
         parameters=[
             _text_param("symbol", "e.g. BTC/USDT", required=True),
@@ -451,9 +459,12 @@ class MarketDataView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         params = _range_params(request)
-        page = market_data_range(
-            symbol=params["symbol"],
-            exchange=params["exchange"],
+        symbol, exchange = params["symbol"], params["exchange"]
+        if params["timeframe"] in DERIVED_TIMEFRAMES:  # minutes not yet derived, first
+            derived_candles_catch_up(symbol=symbol, exchange=exchange)
+        page = candles_range(
+            symbol=symbol,
+            exchange=exchange,
             timeframe=params["timeframe"],
             start=params["start"],
             end=params["end"],

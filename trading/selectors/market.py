@@ -142,15 +142,9 @@ def prices_latest(
 # milliseconds instead of a Python dict and a render per candle. Times as the rest of the API
 # writes them (ISO-8601, UTC, "Z", microseconds only when there are some); prices as the
 # numeric's text. One row more than the page is read, to know whether another page follows.
-RANGE_SQL = """
-WITH page AS (
-    SELECT ts, open, high, low, close, volume, indicators, row_number() OVER (ORDER BY ts) AS n
-    FROM trading.market_data
-    WHERE symbol = %(symbol)s AND exchange = %(exchange)s AND timeframe = %(timeframe)s
-      AND ts >= %(start)s AND ts < %(end)s
-    ORDER BY ts
-    LIMIT %(limit)s + 1
-)
+# The JSON of a page from the CTE ``page`` (ts, open, high, low, close, volume, indicators, n:
+# the candle's rank): whether candles follow, the last one's time, the candles.
+PAGE_JSON_SQL = """
 SELECT
     count(*) > %(limit)s,
     max(ts) FILTER (WHERE n <= %(limit)s),
@@ -177,6 +171,17 @@ SELECT
 FROM page
 """
 
+RANGE_SQL = f"""
+WITH page AS (
+    SELECT ts, open, high, low, close, volume, indicators, row_number() OVER (ORDER BY ts) AS n
+    FROM trading.market_data
+    WHERE symbol = %(symbol)s AND exchange = %(exchange)s AND timeframe = %(timeframe)s
+      AND ts >= %(start)s AND ts < %(end)s
+    ORDER BY ts
+    LIMIT %(limit)s + 1
+)
+{PAGE_JSON_SQL}"""  # noqa: S608 - constant text
+
 # Bounds wide enough for any candle the API accepts (1970 to 9998), so that one statement (and
 # one plan shape) serves every request.
 _EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -200,6 +205,28 @@ def market_data_range(
     limit: int,
 ) -> CandlePage:
     """Up to ``limit`` candles of one market with start <= ts < end, oldest first, as JSON."""
+    return candle_page(
+        RANGE_SQL,
+        symbol=symbol,
+        exchange=exchange,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        limit=limit,
+    )
+
+
+def candle_page(
+    sql: str,
+    *,
+    symbol: str,
+    exchange: str,
+    timeframe: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> CandlePage:
+    """The page ``sql`` (a statement ending in PAGE_JSON_SQL) writes for these parameters."""
     params: dict[str, Any] = {
         "symbol": symbol,
         "exchange": exchange,
@@ -209,7 +236,7 @@ def market_data_range(
         "limit": limit,
     }
     with connection.cursor() as cursor:
-        cursor.execute(RANGE_SQL, params)
+        cursor.execute(sql, params)
         # An aggregate without GROUP BY answers exactly one row.
         more, last_ts, candles_json = cursor.fetchone() or (False, None, "[]")
     return CandlePage(candles_json=candles_json, more=bool(more), last_ts=last_ts)

@@ -47,6 +47,7 @@ from psycopg.errors import DeadlockDetected, UniqueViolation
 
 from trading.models import Timeframe
 from trading.selectors.market import market_latest_for_keys
+from trading.services.candles_derived import derived_candles_mark
 from trading.services.live_state import MarketKey, price_cache_update
 
 # A candle as the ingest path carries it, in the column order of the statements below:
@@ -283,6 +284,8 @@ def market_data_insert_many(*, rows: list[CandleRow]) -> InsertCounts:
     with transaction.atomic():
         inserted = _insert_new(unique, spans)
         _price_cache_after_commit([span.market for span in spans])
+        if inserted:  # the higher timeframes of new minutes, derived later
+            derived_candles_mark(rows=unique)
     return InsertCounts(inserted=inserted, duplicates=len(rows) - inserted)
 
 
@@ -324,6 +327,8 @@ def market_data_insert_stream(*, chunks: Iterable[list[CandleRow]]) -> InsertCou
             unique, spans = _unique_and_spans(received)
             inserted = _insert_new(unique, spans)
             _price_cache_after_commit([span.market for span in spans])
+        if inserted:  # the higher timeframes of new minutes, derived later
+            derived_candles_mark(rows=received)
     return InsertCounts(inserted=inserted, duplicates=len(received) - inserted)
 
 
