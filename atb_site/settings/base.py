@@ -379,7 +379,7 @@ if not DEBUG:
 # --- Read replicas for staff analytics (atb_site/db/replicas.py, atb_site/settings/replicas.py) -
 # DATABASE_REPLICA_URL: comma-separated URLs; staff's analytics reads go to a replica whose
 # replay lag is at most DATABASE_REPLICA_MAX_LAG_SECONDS, everything else to DATABASE_URL.
-DATABASE_REPLICA_MAX_LAG_SECONDS = _seconds("DATABASE_REPLICA_MAX_LAG_SECONDS", 5)
+DATABASE_REPLICA_MAX_LAG_SECONDS = _seconds("DATABASE_REPLICA_MAX_LAG_SECONDS", 5.0)
 DATABASES.update(
     replica_databases(
         env.list("DATABASE_REPLICA_URL", default=[]),
