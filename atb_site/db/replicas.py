@@ -29,6 +29,10 @@ replica's ``pg_last_wal_replay_lsn()`` (R):
   holds everything written by t'), and at most the age of the last transaction replayed (the
   first one missing is younger); the smaller of the two bounds is the lag. With neither known,
   the lag is unknown and the replica is skipped.
+- A replica that was fine, found past the limit by a check with no earlier one to go by (a new
+  process, a quiet spell, an idle primary's background WAL read a moment before it arrived),
+  gets one more look after ``RECHECK_PAUSE_SECONDS``: having replayed P by then, it is behind
+  by no more than that pause.
 
 Each process keeps the last check of each replica for ``CHECK_SECONDS``: a check is two one-row
 statements a second per busy process, not a query per request.
@@ -51,10 +55,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import SimpleTemplateResponse
 
+from atb_site.db import deadline
+
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0  # how long a process trusts a replica's last lag check
 RETRY_SECONDS = 10.0  # how long a replica that failed is skipped before it is tried again
+RECHECK_PAUSE_SECONDS = 0.05  # before a second look at a replica about to be found lagging
 # Our apps: their models may be read from a replica. Django's own (auth, sessions, contenttypes,
 # admin's log, beat's schedule) always come from the primary.
 REPLICA_APPS = frozenset({"trading", "audit", "botconfig", "analytics"})
@@ -196,8 +203,7 @@ class ReplicaState:
 
     @property
     def usable(self) -> bool:
-        max_lag = settings.DATABASE_REPLICA_MAX_LAG_SECONDS
-        return self.error is None and self.lag_seconds is not None and self.lag_seconds <= max_lag
+        return self.error is None and _within_limit(self.lag_seconds)
 
     def as_check(self) -> dict[str, Any]:
         """What /health/ready shows (no host: the answer is public)."""
@@ -286,10 +292,20 @@ def _check(state: ReplicaState, now: float) -> None:
     with _lock:
         _primary_positions.append((now, primary))
         earlier = list(_primary_positions)
+    was_fine = state.usable or state.checked_at == float("-inf")
     try:
-        with connections[state.alias].cursor() as cursor:
-            cursor.execute(_REPLICA_SQL)
-            in_recovery, replayed, replay_age = cursor.fetchone()
+        in_recovery, replayed, replay_age = _replica_position(state.alias)
+        lag = lag_seconds(
+            replayed=replayed, primary=primary, now=now, positions=earlier, replay_age=replay_age
+        )
+        if in_recovery and replayed is not None and was_fine and not _within_limit(lag):
+            # WAL written just before the primary's position was read may still be on its way
+            # (milliseconds): without an earlier check to bound the lag (a new process, a quiet
+            # spell, an idle primary's background WAL), look once more before skipping it.
+            time.sleep(RECHECK_PAUSE_SECONDS)
+            in_recovery, replayed, replay_age = _replica_position(state.alias)
+            if replayed is not None and replayed >= primary:
+                lag = time.monotonic() - now
     except DatabaseError as exc:
         _mark_down(state.alias, "unreachable", exc)
         return
@@ -297,14 +313,52 @@ def _check(state: ReplicaState, now: float) -> None:
     if not in_recovery:
         _set(state, None, "not a replica (not in recovery)")
         return
-    lag = lag_seconds(
-        replayed=None if replayed is None else int(replayed),
-        primary=primary,
-        now=now,
-        positions=earlier,
-        replay_age=None if replay_age is None else float(replay_age),
-    )
     _set(state, lag, None if lag is not None else "lag unknown")
+
+
+def _within_limit(lag: float | None) -> bool:
+    return lag is not None and lag <= settings.DATABASE_REPLICA_MAX_LAG_SECONDS
+
+
+def _replica_position(alias: str) -> tuple[bool, int | None, float | None]:
+    """(in recovery, the WAL position replayed, the age of the last replayed transaction)."""
+    wrapper = connections[alias]
+    with wrapper.cursor() as cursor, _answered_within(wrapper, _check_timeout(alias)):
+        cursor.execute(_REPLICA_SQL)
+        in_recovery, replayed, replay_age = cursor.fetchone()
+    return (
+        bool(in_recovery),
+        None if replayed is None else int(replayed),
+        None if replay_age is None else float(replay_age),
+    )
+
+
+def _check_timeout(alias: str) -> float:
+    """A lag check waits for its answer no longer than a connection attempt to the replica may
+    take (DATABASE_REPLICA_CONNECT_TIMEOUT)."""
+    return float(connections.settings[alias]["OPTIONS"].get("connect_timeout") or 2)
+
+
+@contextmanager
+def _answered_within(wrapper: BaseDatabaseWrapper, seconds: float) -> Iterator[None]:
+    """Cut ``wrapper``'s connection if the server has not answered within ``seconds``.
+
+    A replica that is frozen, or behind a network that drops packets silently, keeps a
+    connection open and never answers: its ``statement_timeout`` cannot fire, nor TCP
+    keepalives while its kernel acknowledges. The check's socket is then shut down (as
+    atb_site/db/deadline.py does at a request's deadline), its wait fails at once, and the
+    replica is skipped, instead of the request waiting for its deadline."""
+
+    def cut() -> None:
+        deadline.shut_down_if_waiting(wrapper.connection)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def lag_seconds(

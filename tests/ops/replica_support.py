@@ -73,6 +73,12 @@ class Replica:
         ).stdout.split()
         return [postmaster, *map(int, children)]
 
+    @staticmethod
+    def signal_all(pids: list[int], signum: int) -> None:
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def start(self) -> None:
         _run(
             self.run_as,
