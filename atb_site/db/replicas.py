@@ -172,22 +172,29 @@ def staff_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
 
 
 class ReplicaRouter:
-    """Our apps' models read through ``read_alias``; every write, every migration and Django's
-    own tables on the primary."""
+    """Inside a staff read, our apps' models read from its replica. Never a write or a migration
+    to a replica (an object read from one is saved to the primary). Everything else is
+    Django's own choice (None): the primary, or the database an object came from (the bench's
+    scratch databases)."""
 
     def db_for_read(self, model: type[Any], **hints: Any) -> str | None:
         if model._meta.app_label not in REPLICA_APPS:
-            return DEFAULT_DB_ALIAS
-        return read_alias()
+            return None
+        alias = read_alias()
+        return None if alias == DEFAULT_DB_ALIAS else alias
 
-    def db_for_write(self, model: type[Any], **hints: Any) -> str:
-        return DEFAULT_DB_ALIAS
+    def db_for_write(self, model: type[Any], **hints: Any) -> str | None:
+        source = getattr(getattr(hints.get("instance"), "_state", None), "db", None)
+        return DEFAULT_DB_ALIAS if source in replica_aliases() else None
 
-    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
-        return True  # the same data on every server
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
+        replicas = set(replica_aliases())
+        if obj1._state.db in replicas or obj2._state.db in replicas:
+            return True  # the same rows as the primary's
+        return None
 
-    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
-        return db == DEFAULT_DB_ALIAS
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool | None:
+        return False if db in replica_aliases() else None
 
 
 # --- Each replica's state in this process ----------------------------------------------------

@@ -383,6 +383,22 @@ def test_an_idle_primary_is_not_lag(replica: Replica, fleet: Fleet) -> None:
     assert record.aliases() == {ALIAS}
 
 
+def test_outside_a_staff_read_the_router_leaves_every_choice_to_django(settings: Any) -> None:
+    """The primary, or the database an object came from (the bench's scratch databases); but an
+    object read from a replica is written to the primary, and nothing migrates a replica."""
+    settings.DATABASE_REPLICAS = (ALIAS,)
+    router = replicas.ReplicaRouter()
+    from_replica, from_scratch = Bot(bot_id="a"), Bot(bot_id="b")
+    from_replica._state.db, from_scratch._state.db = ALIAS, "bench_scratch"
+    assert router.db_for_read(Bot, instance=from_scratch) is None
+    with replicas.staff_reads(wanted=False):  # a bot's request: the scope stays shut
+        assert router.db_for_read(Bot) is None
+    assert router.db_for_write(Bot, instance=from_replica) == DEFAULT_DB_ALIAS
+    assert router.db_for_write(Bot, instance=from_scratch) is None
+    assert router.allow_migrate(ALIAS, "trading") is False
+    assert router.allow_migrate(DEFAULT_DB_ALIAS, "trading") is None
+
+
 @pytest.mark.parametrize(
     ("replayed", "now", "replay_age", "lag"),
     [
