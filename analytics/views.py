@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from atb_site.db.replicas import staff_page
 from trading.selectors.lists import bot_list
 
 REFRESH_SECONDS = 30
@@ -45,6 +46,7 @@ def _common(page: str) -> dict[str, Any]:
 
 
 @staff_member_required
+@staff_page
 def portfolio_page(request: HttpRequest) -> HttpResponse:
     """Totals, equity, daily PnL, exposure, the bots, open positions and the latest risk events."""
     config = {
@@ -62,6 +64,7 @@ def portfolio_page(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
+@staff_page
 def bot_page(request: HttpRequest, bot_id: str) -> HttpResponse:
     """One bot: equity and drawdown, the METRICS.md figures, months, exit reasons, trades."""
     bot = get_object_or_404(bot_list(bot=None), bot_id=bot_id)

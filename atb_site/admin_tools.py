@@ -41,6 +41,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from atb_site.db import replicas
 from trading.api.shapes import JSON_MAX_DEPTH
 from trading.jsonvalues import TOO_DEEP, json_refusal, json_refused
 
@@ -406,6 +407,13 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """Staff's list pages read from a fresh read replica when there is one
+        (atb_site/db/replicas.py): nothing here is edited, so nothing needs the primary's
+        latest write."""
+        parent = super().changelist_view
+        return replicas.serve_staff_page(request, lambda: parent(request, extra_context))
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields or self._detail_fields

@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from atb_site.settings import base
+from atb_site.settings import replicas as replicas_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +88,75 @@ def test_behind_pgbouncer_no_statement_is_prepared() -> None:
     pooled = manage("shell", "-c", show, DATABASE_PGBOUNCER="true", **PRODUCTION)
     assert "'prepare_threshold': 5" in plain.stdout, plain.stderr
     assert "'prepare_threshold': None" in pooled.stdout, pooled.stderr
+
+
+# --- Read replicas (DATABASE_REPLICA_URL) ---------------------------------------------------------
+
+
+def test_each_replica_url_is_an_alias_with_the_primarys_settings_and_its_own_server() -> None:
+    primary: dict[str, Any] = {
+        "ENGINE": "atb_site.db",
+        "NAME": "atb",
+        "USER": "atb",
+        "PASSWORD": "primary-pw",
+        "HOST": "primary",
+        "PORT": 5432,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5, "keepalives": 1, "pool": {"max_size": 10}},
+    }
+    found = replicas_settings.replica_databases(
+        [
+            " postgres://ro:pw@replica-a:5433/atb ",
+            "",
+            "postgres://atb@replica-b/atb?sslmode=require",
+        ],
+        primary=primary,
+        connect_timeout=2,
+        conn_max_age=60,
+    )
+    assert list(found) == ["replica_1", "replica_2"]
+    first, second = found["replica_1"], found["replica_2"]
+    assert (first["HOST"], first["PORT"], first["USER"], first["PASSWORD"], first["NAME"]) == (
+        "replica-a",
+        5433,
+        "ro",
+        "pw",
+        "atb",
+    )
+    assert first["OPTIONS"] == {"connect_timeout": 2, "keepalives": 1}  # no pool of its own
+    assert (first["ENGINE"], first["CONN_MAX_AGE"], first["CONN_HEALTH_CHECKS"]) == (
+        "atb_site.db",
+        60,
+        True,
+    )
+    assert first["TEST"] == {"MIRROR": "default"}
+    assert (second["HOST"], second["PASSWORD"], second["OPTIONS"]["sslmode"]) == (
+        "replica-b",
+        "",
+        "require",
+    )
+    assert primary["OPTIONS"]["pool"] == {"max_size": 10}  # the primary's own are untouched
+
+
+def test_the_replica_settings_from_the_environment() -> None:
+    show = (
+        "from django.conf import settings; print(settings.DATABASE_REPLICAS, "
+        "settings.DATABASE_REPLICA_MAX_LAG_SECONDS, settings.DATABASE_ROUTERS)"
+    )
+    none = manage("shell", "-c", show, **PRODUCTION)
+    two = manage(
+        "shell",
+        "-c",
+        show,
+        DATABASE_REPLICA_URL="postgres://a@r1/atb,postgres://a@r2/atb",
+        DATABASE_REPLICA_MAX_LAG_SECONDS="2.5",
+        **PRODUCTION,
+    )
+    bad = manage("check", DATABASE_REPLICA_MAX_LAG_SECONDS="soon", **PRODUCTION)
+    router = "['atb_site.db.replicas.ReplicaRouter']"
+    # (The shell's first lines say what it imported.)
+    assert none.stdout.splitlines()[-1] == f"() 5.0 {router}", none.stderr
+    assert two.stdout.splitlines()[-1] == f"('replica_1', 'replica_2') 2.5 {router}", two.stderr
+    assert bad.returncode == 1
+    assert "DATABASE_REPLICA_MAX_LAG_SECONDS must be a number of seconds, not 'soon'" in bad.stderr

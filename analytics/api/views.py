@@ -14,7 +14,6 @@ from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from analytics import selectors
 from analytics.api.serializers import (
@@ -37,6 +36,7 @@ from trading.api.errors import FieldError, InvalidInput
 from trading.api.filters import since_filter, until_filter
 from trading.api.pagination import KeysetCursorPagination
 from trading.api.permissions import IsBotOrStaff, IsStaff
+from trading.api.replica import StaffReadsFromReplica
 from trading.models import Bot
 
 WHO_READS = (
@@ -60,7 +60,7 @@ def query_input(serializer_class: type[serializers.Serializer], request: Request
     return serializer.validated_data
 
 
-class BotAnalyticsView(APIView):
+class BotAnalyticsView(StaffReadsFromReplica):
     permission_classes = [IsBotOrStaff]
 
     def target_bot(self, bot_id: str) -> Bot:
@@ -145,7 +145,7 @@ class BotBreakdownView(BotAnalyticsView):
         return Response(BotBreakdownOutputSerializer(body).data)
 
 
-class PortfolioSummaryView(APIView):
+class PortfolioSummaryView(StaffReadsFromReplica):
     permission_classes = [IsStaff]
 
     @extend_schema(
@@ -158,7 +158,7 @@ class PortfolioSummaryView(APIView):
         return Response(PortfolioSummaryOutputSerializer(selectors.portfolio_summary()).data)
 
 
-class PortfolioPerformanceView(APIView):
+class PortfolioPerformanceView(StaffReadsFromReplica):
     permission_classes = [IsStaff]
 
     @extend_schema(
@@ -194,7 +194,7 @@ class PortfolioSnapshotFilterSet(filters.FilterSet):
     summary="List portfolio snapshots, newest first",
     description="Staff only. Follow `next` for older rows.",
 )
-class PortfolioSnapshotListView(generics.ListAPIView):
+class PortfolioSnapshotListView(StaffReadsFromReplica, generics.ListAPIView):
     permission_classes = [IsStaff]
     serializer_class = PortfolioSnapshotOutputSerializer
     filter_backends = [DjangoFilterBackend]

@@ -12,8 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import connection
-
+from atb_site.db.replicas import read_connection
 from trading.models import Bot
 
 RATIO_PLACES = 6
@@ -98,8 +97,9 @@ def bot_scope(
 
 
 def fetch_one(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One row of one statement, as a dict by column name."""
-    with connection.cursor() as cursor:
+    """One row of one statement, as a dict by column name. A staff read's selectors read from a
+    replica (atb_site/db/replicas.py); everything else, and a transaction's reads, the primary."""
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         names = [col.name for col in cursor.description]
         row = cursor.fetchone()
@@ -108,7 +108,7 @@ def fetch_one(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def fetch_all(sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         names = [col.name for col in cursor.description]
         rows = cursor.fetchall()

@@ -99,20 +99,27 @@ class _Watchdog:
                 )
 
 
+def shut_down_if_waiting(conn: psycopg.Connection[Any] | None) -> bool:
+    """Shut down ``conn``'s socket if it is waiting on the server (a query, commit or fetch
+    under way): its wait then fails at once. Whether it was."""
+    if conn is None:
+        return False
+    try:
+        if conn.pgconn.transaction_status != TransactionStatus.ACTIVE:
+            return False  # not waiting on the server
+        fd = conn.pgconn.socket
+        # Shut down, not close: the descriptor stays libpq's (closing a duplicate leaves it
+        # open), and its wait returns at once with an end of file.
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (psycopg.Error, OSError):  # closed meanwhile
+        return False
+    return True
+
+
 def _cut_waiting_connections(entry: _Armed) -> None:
     for wrapper in entry.wrappers:
-        conn = wrapper.connection
-        if conn is None:
-            continue
-        try:
-            if conn.pgconn.transaction_status != TransactionStatus.ACTIVE:
-                continue  # not waiting on the server
-            fd = conn.pgconn.socket
-            # Shut down, not close: the descriptor stays libpq's (closing a duplicate leaves
-            # it open), and its wait returns at once with an end of file.
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except (psycopg.Error, OSError):  # closed meanwhile
+        if not shut_down_if_waiting(wrapper.connection):
             continue
         if not entry.cut:
             entry.cut = True

@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from atb_site.logs import log_format, logging_config
+from atb_site.settings.replicas import replica_databases
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -376,3 +377,18 @@ HEALTH_BACKUP_MAX_AGE_SECONDS = env.int("HEALTH_BACKUP_MAX_AGE_SECONDS", default
 if not DEBUG:
     # Prometheus scrapes over the private network, in plain HTTP, like the platform's probes.
     SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+
+# --- Read replicas for staff analytics (atb_site/db/replicas.py, atb_site/settings/replicas.py) -
+# DATABASE_REPLICA_URL: comma-separated URLs; staff's analytics reads go to a replica whose
+# replay lag is at most DATABASE_REPLICA_MAX_LAG_SECONDS, everything else to DATABASE_URL.
+DATABASE_REPLICA_MAX_LAG_SECONDS = _seconds("DATABASE_REPLICA_MAX_LAG_SECONDS", 5.0)
+DATABASES.update(
+    replica_databases(
+        env.list("DATABASE_REPLICA_URL", default=[]),
+        primary=DATABASES["default"],
+        connect_timeout=env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2),
+        conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=60),
+    )
+)
+DATABASE_REPLICAS = tuple(alias for alias in DATABASES if alias != "default")
+DATABASE_ROUTERS = ["atb_site.db.replicas.ReplicaRouter"]

@@ -11,11 +11,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from audit.models import Severity, SystemEvent
 from audit.selectors import data_quality_latest
 from trading.api.permissions import IsStaff
+from trading.api.replica import StaffReadsFromReplica
 from trading.api.serializers import OutputSerializer
 
 
@@ -35,7 +35,7 @@ class DataQualityOutputSerializer(serializers.Serializer):
     findings = DataQualityFindingOutputSerializer(many=True, read_only=True)
 
 
-class DataQualityView(APIView):
+class DataQualityView(StaffReadsFromReplica):
     permission_classes = [IsStaff]
 
     @extend_schema(

@@ -18,6 +18,10 @@ and of the last verified backup (``audit.selectors.backup_latest``, over
 (``backup_last_drill``: the backup is named, not the error, which names hosts). None of these
 can be known with PostgreSQL down: ``unknown``.
 
+Read replicas (DATABASE_REPLICA_URL, atb_site/db/replicas.py) are never needed: staff reads
+go to the primary while one lags past DATABASE_REPLICA_MAX_LAG_SECONDS or cannot be reached, and
+``replicas`` then warns (still 200), with each replica's lag.
+
 Statuses of a check: ``ok``, ``warning`` (old), ``degraded`` (Redis away), ``down`` (needed
 and failing), ``unknown``.
 Nothing here names a host, a user or a password: the answer is public.
@@ -35,6 +39,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max
 from django.utils import timezone
 
+from atb_site.db import replicas
 from audit.monitoring.store import redis_client
 from trading.redis_breaker import redis_attempt, redis_skipped
 
@@ -188,6 +193,17 @@ def backup_check(*, now: datetime) -> dict[str, Any]:
     return check
 
 
+def replicas_check() -> dict[str, Any]:
+    """Each read replica's lag as this process last measured it (checked again when due)."""
+    try:
+        states = {state.alias: state.as_check() for state in replicas.replica_states()}
+    except Exception as exc:
+        log.warning("readiness: replica check failed", exc_info=True)
+        return {"status": "unknown", "error": type(exc).__name__}
+    status = "ok" if all(s["status"] == "ok" for s in states.values()) else "warning"
+    return {"status": status, "replicas": states}
+
+
 def readiness(*, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 ``{"status": "ok", ...}`` or 503 ``{"status": "unavailable",
     ...}``; ``failed`` names the needed checks that are down, ``warnings`` the others that are
@@ -197,6 +213,8 @@ def readiness(*, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
     if checks["postgres"]["status"] == "ok":
         checks["beat"] = beat_check(now=now)
         checks["backup"] = backup_check(now=now)
+        if replicas.replica_aliases():
+            checks["replicas"] = replicas_check()
     else:
         checks["beat"] = _unknown(
             int(getattr(settings, "HEALTH_BEAT_MAX_AGE_SECONDS", 600)), "postgres is down"

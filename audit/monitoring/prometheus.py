@@ -12,7 +12,9 @@ Families (all prefixed ``atb_``): up/ready gauges (``database_up``, ``redis_up``
 ``table_size_bytes{schema,table}``; ``table_rows_estimate{schema,table}``;
 ``backup_age_seconds`` (the last verified backup; absent until there is one);
 ``beat_last_run_age_seconds`` (absent until beat ran); ``bot_heartbeat_age_seconds{bot_id}``
-(bots that have sent a heartbeat).
+(bots that have sent a heartbeat); ``database_replica_lag_seconds{replica}`` (NaN while
+unknown) and ``database_replica_up{replica}`` (1 when it serves staff reads: reachable and
+within DATABASE_REPLICA_MAX_LAG_SECONDS), with DATABASE_REPLICA_URL.
 """
 
 import logging
@@ -22,6 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from atb_site.db import replicas
 from audit.monitoring import probes, selectors, store
 from audit.monitoring.store import Histogram, Snapshot
 
@@ -140,6 +143,17 @@ def _database_gauges(out: Exposition, now: datetime) -> bool:
     return up
 
 
+def _replica_gauges(out: Exposition) -> None:
+    states = replicas.replica_states()
+    lag = out.family("database_replica_lag_seconds", "gauge", "A read replica's replay lag.")
+    for state in states:
+        value = math.nan if state.lag_seconds is None else state.lag_seconds
+        out.sample(lag, value, {"replica": state.alias})
+    up = out.family("database_replica_up", "gauge", "1 when a read replica serves staff reads.")
+    for state in states:
+        out.sample(up, int(state.usable), {"replica": state.alias})
+
+
 def metrics_text(*, now: datetime | None = None) -> str:
     now = now or timezone.now()
     # This process's latest counts first, so that its own requests show. A failed flush is
@@ -149,6 +163,8 @@ def metrics_text(*, now: datetime | None = None) -> str:
     out = Exposition()
     _counters(out, snap)
     database_up = _database_gauges(out, now)
+    if database_up and replicas.replica_aliases():
+        _replica_gauges(out)
     for name, value, help_text in (
         ("database_up", database_up, "1 when PostgreSQL answered this scrape."),
         ("redis_up", snap is not None, "1 when Redis answered this scrape."),

@@ -20,6 +20,7 @@ from trading.api import filters
 from trading.api.auth import calling_bot
 from trading.api.pagination import KeysetCursorPagination
 from trading.api.permissions import IsBotOrStaff
+from trading.api.replica import StaffReadsFromReplica
 from trading.api.serializers import (
     BalanceOutputSerializer,
     BotOutputSerializer,
@@ -46,8 +47,9 @@ WHO_SEES = (
 WHO_SEES_ONE = "A bot's token reads only its own bot's rows (another bot's is a 404); staff any."
 
 
-class ReadView(generics.GenericAPIView):
-    """Reads for a bot's token (its own rows) or staff (all rows)."""
+class ReadView(StaffReadsFromReplica, generics.GenericAPIView):
+    """Reads for a bot's token (its own rows, from the primary) or staff (all rows, from a read
+    replica when there is a fresh one)."""
 
     permission_classes = [IsBotOrStaff]
 

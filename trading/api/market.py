@@ -38,6 +38,7 @@ from trading.api.market_fast import (
     candles_insert_fast,
 )
 from trading.api.permissions import IsBot, IsBotOrStaff
+from trading.api.replica import StaffReadsFromReplica
 from trading.api.shapes import (
     F,
     Shape,
@@ -419,7 +420,7 @@ def _text_param(name: str, description: str, required: bool = False) -> OpenApiP
     return OpenApiParameter(name, str, OpenApiParameter.QUERY, required, description)
 
 
-class MarketDataView(APIView):
+class MarketDataView(StaffReadsFromReplica):
     def get_permissions(self) -> Any:
         return [IsBot()] if self.request.method == "POST" else [IsBotOrStaff()]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 
+from atb_site.db.replicas import read_connection
 from trading.services.live_state import (
     MarketKey,
     Price,
@@ -235,7 +236,9 @@ def candle_page(
         "end": end or _LATEST,
         "limit": limit,
     }
-    with connection.cursor() as cursor:
+    # A staff read's from a replica (atb_site/db/replicas.py); the latest prices above always
+    # from the primary, since they seed the price cache in Redis.
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         # An aggregate without GROUP BY answers exactly one row.
         more, last_ts, candles_json = cursor.fetchone() or (False, None, "[]")
