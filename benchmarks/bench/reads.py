@@ -8,7 +8,7 @@ is set beside its own SQL replayed through psycopg (baseline.py).
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from benchmarks.bench.baseline import Replay, capture, measure, timed
 from benchmarks.bench.report import Operation, Target
-from benchmarks.dataset import DATASET_MARK
+from benchmarks.dataset import DATASET_MARK, SCALES
 from trading.models import Bot, MarketData, PositionStatus
 
 Log = Callable[[str], None]
@@ -43,6 +43,8 @@ class Subject:
     exchange: str
     candles_end: datetime  # just after the market's last candle
     until: datetime  # the data set's "now"
+    scale: str = "custom"  # generate_dataset's --scale of the data set (SCALES), or "custom"
+    sizes: dict[str, int] = field(default_factory=dict)  # its bots, trades and markets
 
     @property
     def today(self) -> date:
@@ -57,7 +59,8 @@ class Subject:
             "candles_end": self.candles_end.isoformat(),
             "until": self.until.isoformat(),
             "seed": self.bot.metadata.get("seed"),
-            "bots": Bot.objects.filter(metadata__dataset=DATASET_MARK).count(),
+            "scale": self.scale,
+            **self.sizes,
         }
 
 
@@ -75,12 +78,29 @@ def dataset_subject() -> Subject | None:
     if latest is None:
         return None
     until = datetime.fromisoformat(bot.metadata["until"]).astimezone(UTC)
+    sizes = {
+        "bots": len(bots),
+        "trades": sum(int(b.metadata.get("trades", 0)) for b in bots),
+        **{k: int(bot.metadata[k]) for k in ("candles", "symbols") if k in bot.metadata},
+    }
     return Subject(
         bot=bot,
         symbol=latest.symbol,
         exchange=latest.exchange,
         candles_end=latest.ts + timedelta(minutes=1),
         until=until,
+        scale=dataset_scale(bot.metadata, sizes),
+        sizes=sizes,
+    )
+
+
+def dataset_scale(metadata: dict[str, Any], sizes: dict[str, int]) -> str:
+    """The scale generate_dataset recorded in the bots' metadata; for a data set loaded before it
+    did, the scale with these bots and trades; else "custom"."""
+    if "scale" in metadata:
+        return str(metadata["scale"])
+    return next(
+        (name for name, s in SCALES.items() if all(s[k] == sizes[k] for k in sizes)), "custom"
     )
 
 

@@ -51,6 +51,17 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     operations = {op["name"]: op for op in report["operations"]}
     assert set(operations) == INGESTION | set(SELECTOR_OPS) | PAGES
     assert report["dataset"]["seed"] == 3
+    # The report says which scale it measured, read from the data set present.
+    assert {k: report["dataset"][k] for k in ("scale", "bots", "trades", "candles", "symbols")} == {
+        "scale": "small",
+        "bots": 10,
+        "trades": 5_000,
+        "candles": 20_000,
+        "symbols": 5,
+    }
+    assert "\nData set: scale small (10 bots, 5,000 trades, 20,000 candles, 5 symbols; seed 3" in (
+        run.stdout
+    )
     expected_missing = {name for name, where in NEEDS.items() if optional(*where) is None}
     if not routed("/api/v1/market-data/"):
         expected_missing.add("candle_batch_post")
