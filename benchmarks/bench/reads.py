@@ -152,6 +152,9 @@ def ms_op(
     )
 
 
+SKIPPED = "skipped (bench --skip)"
+
+
 def unavailable(op: Operation, why: str) -> Operation:
     op.available = False
     op.note = f"not available: {why}"
@@ -242,8 +245,10 @@ def selector_operations(
     cheap: Repeats,
     costly: Repeats,
     log: Log,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Operation]:
-    """The in-process reads and the two scheduled services, each beside its own SQL."""
+    """The in-process reads and the two scheduled services, each beside its own SQL; those
+    named in ``skip`` reported not available, unmeasured."""
     from trading.selectors.lists import position_list
     from trading.selectors.market import market_data_range
 
@@ -269,10 +274,15 @@ def selector_operations(
 
         return read
 
+    def measured(name: str, call: Callable[[], object] | None, **kwargs: Any) -> Operation:
+        if name in skip:
+            return unavailable(selector_op(name), SKIPPED)
+        return measure_with_sql(selector_op(name), call, **kwargs)
+
     ops: list[Operation] = []
     ops.append(
-        measure_with_sql(
-            selector_op("open_positions"),
+        measured(
+            "open_positions",
             open_positions,
             raw=raw,
             repeats=cheap,
@@ -281,8 +291,8 @@ def selector_operations(
         )
     )
     ops.append(
-        measure_with_sql(
-            selector_op("bot_summary"),
+        measured(
+            "bot_summary",
             None if bot_summary is None else lambda: bot_summary(bot=bot),
             raw=raw,
             repeats=cheap,
@@ -297,14 +307,16 @@ def selector_operations(
     # the checkpoint with the trades since. That trade is added in a transaction rolled back
     # after the measure, so the data set is left as it was.
     refresh = optional("analytics.services", "bot_summary_checkpoints_refresh")
+    if "bot_summary_cold" in skip:
+        refresh = None
     if refresh is not None:
         refresh()
     with override_settings(CACHES=NO_CACHE), transaction.atomic():
         if refresh is not None:
             add_closed_trade_now(bot)
         ops.append(
-            measure_with_sql(
-                selector_op("bot_summary_cold"),
+            measured(
+                "bot_summary_cold",
                 None if bot_summary is None else lambda: bot_summary(bot=bot),
                 raw=raw,
                 repeats=cheap,
@@ -314,8 +326,8 @@ def selector_operations(
         )
         transaction.set_rollback(True)
     ops.append(
-        measure_with_sql(
-            selector_op("portfolio_summary"),
+        measured(
+            "portfolio_summary",
             None if portfolio_summary is None else lambda: portfolio_summary(now=subject.until),
             raw=raw,
             repeats=cheap,
@@ -325,8 +337,8 @@ def selector_operations(
     )
     for days, name in ((1, "candles_day"), (30, "candles_month")):
         ops.append(
-            measure_with_sql(
-                selector_op(name),
+            measured(
+                name,
                 candles(days),
                 raw=raw,
                 repeats=cheap,
@@ -335,8 +347,8 @@ def selector_operations(
             )
         )
     ops.append(
-        measure_with_sql(
-            selector_op("views_refresh"),
+        measured(
+            "views_refresh",
             views_refresh,
             raw=raw,
             repeats=costly,
@@ -345,8 +357,8 @@ def selector_operations(
         )
     )
     ops.append(
-        measure_with_sql(
-            selector_op("risk_rollup_today"),
+        measured(
+            "risk_rollup_today",
             None if rollup is None else lambda: rollup(day=subject.today),
             raw=raw,
             repeats=cheap,

@@ -100,6 +100,36 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     assert not database_exists(server, report["database"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_bench_skip_measures_only_what_is_left_and_refuses_unknown_names(tmp_path: Path) -> None:
+    call_command("generate_dataset", "--scale", "small", "--seed", "3", stdout=None, stderr=None)
+    out = tmp_path / "bench.json"
+    names = [*sorted(INGESTION), *SELECTOR_OPS, *sorted(PAGES)]
+    skipped = [n for n in names if n != "open_positions"]
+
+    refused = run_bench(
+        ["--quick", "--json", str(out), "--skip", "open_positions,nope"], timeout=60
+    )
+    assert refused.returncode != 0
+    assert "--skip: no operation named nope (the names: trade_single_post" in refused.stderr
+    assert not out.exists()
+
+    run = run_bench(["--quick", "--json", str(out), "--skip", ",".join(skipped)], timeout=300)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    operations = {op["name"]: op for op in report["operations"]}
+    assert set(operations) == set(names)
+    assert {
+        n: op["note"] for n, op in operations.items() if n != "open_positions"
+    } == dict.fromkeys(skipped, "not available: skipped (bench --skip)")
+    assert operations["open_positions"]["available"] is True
+    assert operations["open_positions"]["samples"] == 3
+    assert report["database"] == "-"  # no scratch database for no ingestion
+    assert "created scratch database" not in run.stderr
+    assert "gunicorn" not in run.stderr
+
+
 def test_bench_without_a_data_set_reports_the_reads_not_available() -> None:
     from benchmarks.bench.report import BenchReport, render_table
     from benchmarks.bench.runner import BenchOptions, _read_operations
