@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import django
+from django.db import connection
 from django.utils import timezone
 
 from benchmarks.bench.browser import dashboard_ops
@@ -123,6 +124,7 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
         operations=[op for op, _ in ingestion],
         database_dropped=True,
     )
+    report.environment = _environment(options)
     for op, _ in ingestion:
         if op.name in options.skip:
             unavailable(op, SKIPPED)
@@ -137,7 +139,6 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
         ):
             scratch = db
             report.database = db.name
-            report.environment = _environment(db, options)
             token = _setup(db)
             with gunicorn_server(
                 env={**env, "DATABASE_URL": db.url},
@@ -247,9 +248,14 @@ def _setup(scratch: ScratchDatabase) -> str:
     return key
 
 
-def _environment(scratch: ScratchDatabase, options: BenchOptions) -> dict[str, Any]:
-    with scratch.connect() as conn:
-        row = conn.execute("SHOW server_version").fetchone()
+def _environment(options: BenchOptions) -> dict[str, Any]:
+    """The machine and the server (the configured database's: the scratch one is beside it)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            row = cursor.fetchone()
+    except Exception:  # no server: the reads will say so; the run goes on
+        row = None
     return {
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),

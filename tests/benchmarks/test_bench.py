@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import Resolver404, resolve
 
 from benchmarks.bench.reads import SELECTOR_OPS, optional
@@ -126,6 +127,9 @@ def test_bench_skip_measures_only_what_is_left_and_refuses_unknown_names(tmp_pat
     assert operations["open_positions"]["available"] is True
     assert operations["open_positions"]["samples"] == 3
     assert report["database"] == "-"  # no scratch database for no ingestion
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        assert report["environment"]["postgresql"] == cursor.fetchone()[0]
     assert "created scratch database" not in run.stderr
     assert "gunicorn" not in run.stderr
 
