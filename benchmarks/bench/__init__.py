@@ -9,6 +9,6 @@ says what our layers cost over the database's own work.
 """
 
 from benchmarks.bench.report import BenchReport, render_table
-from benchmarks.bench.runner import BenchOptions, run_bench
+from benchmarks.bench.runner import BenchOptions, operation_names, run_bench
 
-__all__ = ["BenchOptions", "BenchReport", "render_table", "run_bench"]
+__all__ = ["BenchOptions", "BenchReport", "operation_names", "render_table", "run_bench"]

@@ -28,7 +28,15 @@ from django.test.utils import override_settings
 
 from benchmarks.bench.baseline import Replay, capture, measure
 from benchmarks.bench.browser import dashboard_operations, dashboard_ops
-from benchmarks.bench.reads import Repeats, Subject, attempt, failed, ms_op, unavailable
+from benchmarks.bench.reads import (
+    SKIPPED,
+    Repeats,
+    Subject,
+    attempt,
+    failed,
+    ms_op,
+    unavailable,
+)
 from benchmarks.bench.report import Operation
 from benchmarks.bench.scratch import BenchError, PgServer, gunicorn_server, server_env
 from benchmarks.server_settings_static import PLAIN_STATICFILES
@@ -119,10 +127,17 @@ def page_operations(
     browser_repeats: Repeats,
     workers: int,
     log: Log,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Operation]:
-    """Each page measured on its own: one that fails is reported not available, with why."""
+    """Each page measured on its own: one that fails is reported not available, with why; those
+    named in ``skip`` too, unmeasured."""
     http_ops = http_page_ops()
     dashboard = dashboard_ops()
+    for op in [*http_ops, *dashboard]:
+        if op.name in skip:
+            unavailable(op, SKIPPED)
+    if not any(op.available for op in [*http_ops, *dashboard]):
+        return [*http_ops, *dashboard]
     server = PgServer.from_settings()
     env = {
         **server_env(throttle_rate="1000000000/s"),
@@ -148,6 +163,7 @@ def page_operations(
                 (http_ops[1], ADMIN_TRADES_URL, {"HTTP_COOKIE": cookie}, {"Cookie": cookie}),
             ]
             replays: dict[str, Replay] = {}
+            requests = [r for r in requests if r[0].available]
             for op, path, meta, _ in requests:
 
                 def capture_one(op: Operation = op, path: str = path, meta: Any = meta) -> None:
@@ -167,14 +183,19 @@ def page_operations(
                         _measure_http(op, port, path, headers, replays[op.name], raw, repeats, log)
 
                     attempt(op, measure_one, log)
-                dashboard = dashboard_operations(
-                    base_url=f"http://127.0.0.1:{port}",
-                    cookie_name=settings.SESSION_COOKIE_NAME,
-                    session_key=credentials.session_key,
-                    bot_id=subject.bot.bot_id,
-                    repeats=browser_repeats,
-                    log=log,
-                )
+                if any(op.available for op in dashboard):  # one page loads the other's code
+                    dashboard = dashboard_operations(
+                        base_url=f"http://127.0.0.1:{port}",
+                        cookie_name=settings.SESSION_COOKIE_NAME,
+                        session_key=credentials.session_key,
+                        bot_id=subject.bot.bot_id,
+                        repeats=browser_repeats,
+                        log=log,
+                    )
+                    for op in dashboard:
+                        if op.name in skip:  # measured with the other page, not reported
+                            op.seconds.clear()
+                            unavailable(op, SKIPPED)
     except Exception as exc:  # the server or the credentials: every page left
         for op in [*http_ops, *dashboard]:
             if op.available and not op.seconds:

@@ -8,7 +8,7 @@ is set beside its own SQL replayed through psycopg (baseline.py).
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from benchmarks.bench.baseline import Replay, capture, measure, timed
 from benchmarks.bench.report import Operation, Target
-from benchmarks.dataset import DATASET_MARK
+from benchmarks.dataset import DATASET_MARK, SCALES
 from trading.models import Bot, MarketData, PositionStatus
 
 Log = Callable[[str], None]
@@ -43,6 +43,8 @@ class Subject:
     exchange: str
     candles_end: datetime  # just after the market's last candle
     until: datetime  # the data set's "now"
+    scale: str = "custom"  # generate_dataset's --scale of the data set (SCALES), or "custom"
+    sizes: dict[str, int] = field(default_factory=dict)  # its bots, trades and markets
 
     @property
     def today(self) -> date:
@@ -57,7 +59,8 @@ class Subject:
             "candles_end": self.candles_end.isoformat(),
             "until": self.until.isoformat(),
             "seed": self.bot.metadata.get("seed"),
-            "bots": Bot.objects.filter(metadata__dataset=DATASET_MARK).count(),
+            "scale": self.scale,
+            **self.sizes,
         }
 
 
@@ -75,12 +78,29 @@ def dataset_subject() -> Subject | None:
     if latest is None:
         return None
     until = datetime.fromisoformat(bot.metadata["until"]).astimezone(UTC)
+    sizes = {
+        "bots": len(bots),
+        "trades": sum(int(b.metadata.get("trades", 0)) for b in bots),
+        **{k: int(bot.metadata[k]) for k in ("candles", "symbols") if k in bot.metadata},
+    }
     return Subject(
         bot=bot,
         symbol=latest.symbol,
         exchange=latest.exchange,
         candles_end=latest.ts + timedelta(minutes=1),
         until=until,
+        scale=dataset_scale(bot.metadata, sizes),
+        sizes=sizes,
+    )
+
+
+def dataset_scale(metadata: dict[str, Any], sizes: dict[str, int]) -> str:
+    """The scale generate_dataset recorded in the bots' metadata; for a data set loaded before it
+    did, the scale with these bots and trades; else "custom"."""
+    if "scale" in metadata:
+        return str(metadata["scale"])
+    return next(
+        (name for name, s in SCALES.items() if all(s[k] == sizes[k] for k in sizes)), "custom"
     )
 
 
@@ -134,6 +154,9 @@ def ms_op(
         baseline_label=baseline,
         max_ratio=max_ratio,
     )
+
+
+SKIPPED = "skipped (bench --skip)"
 
 
 def unavailable(op: Operation, why: str) -> Operation:
@@ -226,8 +249,10 @@ def selector_operations(
     cheap: Repeats,
     costly: Repeats,
     log: Log,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Operation]:
-    """The in-process reads and the two scheduled services, each beside its own SQL."""
+    """The in-process reads and the two scheduled services, each beside its own SQL; those
+    named in ``skip`` reported not available, unmeasured."""
     from trading.selectors.candles import candles_range
     from trading.selectors.lists import position_list
     from trading.selectors.market import market_data_range
@@ -255,10 +280,15 @@ def selector_operations(
 
         return read
 
+    def measured(name: str, call: Callable[[], object] | None, **kwargs: Any) -> Operation:
+        if name in skip:
+            return unavailable(selector_op(name), SKIPPED)
+        return measure_with_sql(selector_op(name), call, **kwargs)
+
     ops: list[Operation] = []
     ops.append(
-        measure_with_sql(
-            selector_op("open_positions"),
+        measured(
+            "open_positions",
             open_positions,
             raw=raw,
             repeats=cheap,
@@ -267,8 +297,8 @@ def selector_operations(
         )
     )
     ops.append(
-        measure_with_sql(
-            selector_op("bot_summary"),
+        measured(
+            "bot_summary",
             None if bot_summary is None else lambda: bot_summary(bot=bot),
             raw=raw,
             repeats=cheap,
@@ -283,14 +313,16 @@ def selector_operations(
     # the checkpoint with the trades since. That trade is added in a transaction rolled back
     # after the measure, so the data set is left as it was.
     refresh = optional("analytics.services", "bot_summary_checkpoints_refresh")
+    if "bot_summary_cold" in skip:
+        refresh = None
     if refresh is not None:
         refresh()
     with override_settings(CACHES=NO_CACHE), transaction.atomic():
         if refresh is not None:
             add_closed_trade_now(bot)
         ops.append(
-            measure_with_sql(
-                selector_op("bot_summary_cold"),
+            measured(
+                "bot_summary_cold",
                 None if bot_summary is None else lambda: bot_summary(bot=bot),
                 raw=raw,
                 repeats=cheap,
@@ -300,8 +332,8 @@ def selector_operations(
         )
         transaction.set_rollback(True)
     ops.append(
-        measure_with_sql(
-            selector_op("portfolio_summary"),
+        measured(
+            "portfolio_summary",
             None if portfolio_summary is None else lambda: portfolio_summary(now=subject.until),
             raw=raw,
             repeats=cheap,
@@ -311,8 +343,8 @@ def selector_operations(
     )
     for days, name in ((1, "candles_day"), (30, "candles_month")):
         ops.append(
-            measure_with_sql(
-                selector_op(name),
+            measured(
+                name,
                 candles(days),
                 raw=raw,
                 repeats=cheap,
@@ -335,8 +367,8 @@ def selector_operations(
         )
 
     ops.append(
-        measure_with_sql(
-            selector_op("candles_year_1h"),
+        measured(
+            "candles_year_1h",
             candles_year_1h,
             raw=raw,
             repeats=cheap,
@@ -345,8 +377,8 @@ def selector_operations(
         )
     )
     ops.append(
-        measure_with_sql(
-            selector_op("views_refresh"),
+        measured(
+            "views_refresh",
             views_refresh,
             raw=raw,
             repeats=costly,
@@ -355,8 +387,8 @@ def selector_operations(
         )
     )
     ops.append(
-        measure_with_sql(
-            selector_op("risk_rollup_today"),
+        measured(
+            "risk_rollup_today",
             None if rollup is None else lambda: rollup(day=subject.today),
             raw=raw,
             repeats=cheap,

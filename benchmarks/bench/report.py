@@ -173,8 +173,18 @@ def render_table(report: BenchReport) -> str:
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     out = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))
-    notes = [
-        "",
+    notes = [""]
+    if report.dataset:
+        data = report.dataset
+        sizes = ", ".join(
+            f"{data[k]:,} {k}" for k in ("bots", "trades", "candles", "symbols") if k in data
+        )
+        notes.append(
+            f"Data set: scale {data.get('scale', 'custom')} ({sizes}; seed {data.get('seed')}, "
+            f"until {data.get('until')}); reads of {data.get('bot_id')} "
+            f"({data.get('bot_trades')} trades) and {data.get('symbol')}."
+        )
+    notes += [
         "Baselines are p50 of raw psycopg in the same run (ingestion: on the scratch database; "
         "reads: the same SQL on the data set); ratio = our time / raw time at p50.",
         "For batches p50 is the median rate; p95 is the rate at the 95th-percentile latency.",

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import django
+from django.db import connection
 from django.utils import timezone
 
+from benchmarks.bench.browser import dashboard_ops
 from benchmarks.bench.imports import momentum_import_measure, momentum_import_op
-from benchmarks.bench.pages import page_operations, pages_unavailable
+from benchmarks.bench.pages import http_page_ops, page_operations, pages_unavailable
 from benchmarks.bench.reads import (
     SELECTOR_OPS,
+    SKIPPED,
     Repeats,
     attempt,
     dataset_subject,
@@ -74,6 +77,7 @@ class BenchOptions:
     workers: int = 2
     trade_batch: int = 1_000
     candle_batch: int = 10_000
+    skip: frozenset[str] = frozenset()  # operations not measured (reported not available)
 
     @property
     def singles(self) -> int:
@@ -120,15 +124,21 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
         operations=[op for op, _ in ingestion],
         database_dropped=True,
     )
+    report.environment = _environment(options)
+    for op, _ in ingestion:
+        if op.name in options.skip:
+            unavailable(op, SKIPPED)
+    measured = [(op, run) for op, run in ingestion if op.available]
     scratch: ScratchDatabase | None = None
     try:
+        if not measured:  # no scratch database nor gunicorn for nothing
+            raise _NothingToIngest
         with (
             tempfile.TemporaryDirectory(prefix="atb-bench-") as tmp,
             scratch_database(env=env, log=log) as db,
         ):
             scratch = db
             report.database = db.name
-            report.environment = _environment(db, options)
             token = _setup(db)
             with gunicorn_server(
                 env={**env, "DATABASE_URL": db.url},
@@ -138,7 +148,7 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
             ) as port:
                 client = ApiClient(port, token)
                 try:
-                    for op, run in ingestion:
+                    for op, run in measured:
 
                         def measure_one(op: Operation = op, run: Ingestion = run) -> None:
                             run(op, client, db, options, log)
@@ -146,6 +156,8 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
                         attempt(op, measure_one, log)
                 finally:
                     client.close()
+    except _NothingToIngest:
+        pass
     except Exception as exc:  # the scratch database or its server: report, go on
         for op, _ in ingestion:
             if op.available and not op.seconds:
@@ -153,11 +165,16 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
     if scratch is not None:
         report.database_dropped = not database_exists(scratch.server, scratch.name)
     momentum = momentum_import_op(quick=options.quick)
-    report.operations.append(
-        attempt(
-            momentum, lambda: momentum_import_measure(momentum, quick=options.quick, log=log), log
+    if momentum.name in options.skip:
+        report.operations.append(unavailable(momentum, SKIPPED))
+    else:
+        report.operations.append(
+            attempt(
+                momentum,
+                lambda: momentum_import_measure(momentum, quick=options.quick, log=log),
+                log,
+            )
         )
-    )
     report.operations += _read_operations(report, options, log)
     report.environment["load_average_end"] = _load()
     return report
@@ -177,7 +194,12 @@ def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> li
     try:
         with server.connect(server.configured_name) as raw:
             selectors = selector_operations(
-                subject, raw=raw, cheap=options.reads, costly=options.refreshes, log=log
+                subject,
+                raw=raw,
+                cheap=options.reads,
+                costly=options.refreshes,
+                log=log,
+                skip=options.skip,
             )
             pages = page_operations(
                 subject,
@@ -186,6 +208,7 @@ def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> li
                 browser_repeats=options.page_loads,
                 workers=options.workers,
                 log=log,
+                skip=options.skip,
             )
     except Exception as exc:  # no connection to the data set: every read left
         why = f"failed: {type(exc).__name__}: {str(exc).strip()[:160]}"
@@ -194,6 +217,22 @@ def _read_operations(report: BenchReport, options: BenchOptions, log: Log) -> li
             why
         )
     return selectors + pages
+
+
+def operation_names() -> list[str]:
+    """Every operation's name, in the order the bench measures them."""
+    options = BenchOptions()
+    ingestion = [_single_trades_op(), _trade_batches_op(options), _candle_batches_op(options)]
+    return [
+        *(op.name for op in ingestion),
+        momentum_import_op(quick=False).name,
+        *SELECTOR_OPS,
+        *(op.name for op in [*http_page_ops(), *dashboard_ops()]),
+    ]
+
+
+class _NothingToIngest(Exception):
+    """Every ingestion operation is skipped."""
 
 
 def _setup(scratch: ScratchDatabase) -> str:
@@ -209,9 +248,14 @@ def _setup(scratch: ScratchDatabase) -> str:
     return key
 
 
-def _environment(scratch: ScratchDatabase, options: BenchOptions) -> dict[str, Any]:
-    with scratch.connect() as conn:
-        row = conn.execute("SHOW server_version").fetchone()
+def _environment(options: BenchOptions) -> dict[str, Any]:
+    """The machine and the server (the configured database's: the scratch one is beside it)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            row = cursor.fetchone()
+    except Exception:  # no server: the reads will say so; the run goes on
+        row = None
     return {
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),

@@ -10,7 +10,8 @@ up to 10^12 with eight places), which PostgreSQL normalizes and rounds to the co
 as it would the same number in text.
 """
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +26,43 @@ NUMERIC_SCALE = 8
 NUMERIC_NEG = 0x4000
 
 
+Lazy = Callable[[int, int], Any]  # the rows [start, stop) of a column, made when they are sent
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     # int / eN: an integer array (eN: value x 10^-N); ts: microseconds since the Unix epoch
-    # (int64, UTC); text: a list or object array of str; const: one str for every row.
+    # (int64, UTC); text: a list or object array of str; const: one str for every row. Or a
+    # function of (start, stop) giving those rows' values: made a chunk at a time, so a large
+    # table's strings (or all of its values) never exist at once.
     values: Any
     kind: str = "int"
-    null: np.ndarray | None = None  # True where the value is NULL
+    null: np.ndarray | Lazy | None = None  # True where the value is NULL
+
+
+@dataclass
+class Chunks:
+    """Columns made together a chunk at a time by ``make(start, stop)`` (name -> values): each
+    column's ``values`` is ``chunks("name")``; the chunk is made once for all of them."""
+
+    make: Callable[[int, int], dict[str, Any]]
+    _key: tuple[int, int] | None = None
+    _made: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __call__(self, name: str) -> Lazy:
+        def values(start: int, stop: int) -> Any:
+            if self._key != (start, stop):
+                self._made, self._key = {}, None  # the last chunk's arrays go first
+                self._made, self._key = self.make(start, stop), (start, stop)
+            return self._made[name]
+
+        return values
+
+
+def row_ids(start: int, stop: int) -> np.ndarray:
+    """The ids 1, 2, ... of rows [start, stop)."""
+    return np.arange(start + 1, stop + 1, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -88,7 +118,10 @@ def _const(value: bytes, rows: int) -> Field:
 def encode(column: Column, pg_type: str, start: int, stop: int) -> Field:
     """The chunk [start, stop) of ``column`` as the binary values of ``pg_type``."""
     kind, rows = column.kind, stop - start
-    values = column.values if kind == "const" else column.values[start:stop]
+    if callable(column.values):
+        values = column.values(start, stop)
+    else:
+        values = column.values if kind == "const" else column.values[start:stop]
     if pg_type in ("bigint", "integer"):
         dtype = ">i8" if pg_type == "bigint" else ">i4"
         field = (
@@ -117,7 +150,7 @@ def encode(column: Column, pg_type: str, start: int, stop: int) -> Field:
         raise ValueError(f"{column.name}: no binary encoder for {pg_type}")
     if column.null is None:
         return field
-    null = column.null[start:stop]
+    null = column.null(start, stop) if callable(column.null) else column.null[start:stop]
     if not null.any():
         return field
     keep = np.repeat(~null, field.lengths)

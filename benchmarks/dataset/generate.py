@@ -33,6 +33,7 @@ MINUTE_US = 60 * US
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_HOLD_MINUTES = 14 * 24 * 60
 OPEN_WINDOW_MINUTES = 2 * 24 * 60  # open trades were entered within the last two days
+SOURCES = ("live", "paper", "backtest", "imported")
 
 
 def epoch_us(moment: datetime) -> int:
@@ -86,7 +87,7 @@ class Trades:
     fee_entry: np.ndarray
     fee_exit: np.ndarray
     win: np.ndarray
-    source: np.ndarray  # object array of str
+    source: np.ndarray  # index into SOURCES
     reason_code: np.ndarray  # index into WIN_REASONS or LOSS_REASONS
     tag_code: np.ndarray  # index into the strategy's entry tags (modulo their number)
     seq: np.ndarray  # the trade's number within its bot, in entry order
@@ -218,12 +219,10 @@ def make_trades(spec: DatasetSpec, bots: Bots, paths: np.ndarray, rng: Streams) 
     fee_exit = np.rint(exit_ticks * qty * bots.fee_rate[bot]).astype(np.int64)
 
     source_draw = rng("trades", "source").random(n)
-    live = np.array(bots.mode)[bot] == "live"
+    live = (np.array(bots.mode) == "live")[bot]
     source = np.where(
-        live,
-        np.where(source_draw < 0.02, "backtest", np.where(source_draw < 0.03, "imported", "live")),
-        "paper",
-    ).astype(object)
+        live, np.where(source_draw < 0.02, 2, np.where(source_draw < 0.03, 3, 0)), 1
+    ).astype(np.int8)
 
     # Time order: ids follow entry time; a bot numbers its trades in the same order.
     order = np.lexsort((bot, entry_us))

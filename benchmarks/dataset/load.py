@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from benchmarks.dataset.columns import Table
+from benchmarks.dataset.columns import CHUNK_ROWS, Table
 from benchmarks.dataset.spec import DatasetSpec
 from benchmarks.dataset.tables import dataset_tables
 from trading.services.candles_derived import derived_candles_backfill
@@ -112,16 +112,23 @@ def database_has_data() -> bool:
     return False
 
 
-def dataset_load(*, spec: DatasetSpec, replace: bool = False, log: Log = print) -> LoadReport:
+def dataset_load(
+    *,
+    spec: DatasetSpec,
+    replace: bool = False,
+    log: Log = print,
+    chunk_rows: int = CHUNK_ROWS,
+) -> LoadReport:
     """Generate the data set of ``spec`` and load it, replacing what the tables held.
 
     Refuses (DatasetError) when bots, trades or candles are already stored, unless ``replace``:
-    then every bot and everything recorded about them is deleted first.
+    then every bot and everything recorded about them is deleted first. Each table is made as
+    it is sent, ``chunk_rows`` rows at a time ("copy" includes making its rows).
     """
     report = LoadReport(spec=spec)
     clock = _Clock(report, log)
     tables = dataset_tables(spec)
-    clock.lap("generate")
+    with_ids: list[str] = []
     with transaction.atomic(), connection.cursor() as cursor:
         # One loader at a time; a second one waits, then finds the data and refuses.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('atb.dataset_load'))")
@@ -141,22 +148,27 @@ def dataset_load(*, spec: DatasetSpec, replace: bool = False, log: Log = print) 
         for index, _definition in indexes:
             cursor.execute(f"DROP INDEX {index}")
         clock.lap("truncate")
-        for table in tables:
-            _copy(cursor, table)
-            report.rows[table.name] = report.rows.get(table.name, 0) + table.rows
-            clock.lap(f"copy {table.name}")
+        sending: Table | None = next(tables)  # the paths, bots and trades are made for it
+        clock.lap("generate")
+        while sending is not None:
+            _copy(cursor, sending, chunk_rows)
+            report.rows[sending.name] = report.rows.get(sending.name, 0) + sending.rows
+            if sending.name not in with_ids and any(c.name == "id" for c in sending.columns):
+                with_ids.append(sending.name)
+            clock.lap(f"copy {sending.name}")
+            sending = None  # dropped before the next one is made
+            sending = next(tables, None)
         for index, definition in indexes:
             cursor.execute(definition)
             clock.lap(f"index {index}", quiet=True)
         for table, name, _kind, definition in reversed(constraints):  # unique before foreign
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             clock.lap(f"constraint {table}.{name}", quiet=True)
-        for table in tables:
-            if any(c.name == "id" for c in table.columns):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-                    f"(SELECT COALESCE(max(id), 0) + 1 FROM {table.name}), false)"
-                )
+        for name in with_ids:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608
+                f"(SELECT COALESCE(max(id), 0) + 1 FROM {name}), false)"
+            )
         for view in MATERIALIZED_VIEWS:
             cursor.execute(f"REFRESH MATERIALIZED VIEW {view}")
         clock.lap("materialized views")
@@ -167,11 +179,11 @@ def dataset_load(*, spec: DatasetSpec, replace: bool = False, log: Log = print) 
     return report
 
 
-def _copy(cursor: Any, table: Table) -> None:
+def _copy(cursor: Any, table: Table, chunk_rows: int) -> None:
     cursor.execute(_TYPES_SQL, [table.name])
     pg_types = dict(cursor.fetchall())
     with cursor.copy(table.copy_sql) as copy:
-        for chunk in table.chunks(pg_types):
+        for chunk in table.chunks(pg_types, chunk_rows):
             copy.write(chunk)
 
 

@@ -16,14 +16,18 @@ QTY_SCALE = 10**QTY_EXP
 EXCHANGES = ("binance", "binance", "binance", "bybit", "okx", "kraken")
 CANDLE_EXCHANGE = "binance"
 QUOTE = "USDT"
-# 50 markets; the first few start near their real prices, the others at log-uniform draws.
-BASES = (
+# 50 named markets; the first few start near their real prices, the others at log-uniform draws.
+NAMED_BASES = (
     "BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK",
     "POL", "LTC", "TRX", "ATOM", "UNI", "XLM", "ETC", "FIL", "APT", "ARB",
     "OP", "NEAR", "ICP", "HBAR", "VET", "ALGO", "SAND", "MANA", "AAVE", "EOS",
     "THETA", "XTZ", "AXS", "INJ", "EGLD", "FLOW", "KAVA", "RUNE", "GRT", "SNX",
     "CRV", "MKR", "COMP", "ZEC", "DASH", "NEO", "CHZ", "ENJ", "SUI", "SEI",
 )  # fmt: skip
+# The large scale's 200 markets: the named ones, then numbered ones (MKT051 ...), so that every
+# scale's first markets, and their price paths, are the same.
+MAX_SYMBOLS = 200
+BASES = NAMED_BASES + tuple(f"MKT{i:03d}" for i in range(len(NAMED_BASES) + 1, MAX_SYMBOLS + 1))
 KNOWN_PRICES = {"BTC": 64250.0, "ETH": 3180.0, "SOL": 148.5, "BNB": 580.0, "XRP": 0.52}
 
 # (strategy_type, entry tags, timeframe): freqtrade-like strategies and their tags.
@@ -43,6 +47,13 @@ LOSS_REASONS = ("stop_loss", "stop_loss", "stop_loss", "exit_signal", "trailing_
 DATASET_MARK = "benchmark"  # bots.metadata["dataset"] of every generated bot
 
 SCALES: dict[str, dict[str, int]] = {
+    "large": {
+        "bots": 1_000,
+        "trades": 10_000_000,
+        "candles": 50_000_000,
+        "symbols": 200,
+        "days": 365,
+    },
     "full": {"bots": 100, "trades": 1_000_000, "candles": 5_000_000, "symbols": 50, "days": 365},
     "small": {"bots": 10, "trades": 5_000, "candles": 20_000, "symbols": 5, "days": 30},
 }
@@ -69,6 +80,12 @@ class DatasetSpec:
             raise ValueError("until must be timezone-aware and on a whole minute")
 
     @property
+    def scale(self) -> str:
+        """The name of the scale these sizes are (``SCALES``), or "custom"."""
+        sizes = {k: getattr(self, k) for k in ("bots", "trades", "candles", "symbols", "days")}
+        return next((name for name, s in SCALES.items() if s == sizes), "custom")
+
+    @property
     def candles_per_symbol(self) -> int:
         return self.candles // self.symbols
 
@@ -87,6 +104,7 @@ class DatasetSpec:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "scale": self.scale,
             "bots": self.bots,
             "trades": self.trades,
             "candles": self.symbols * self.candles_per_symbol,

@@ -7,12 +7,15 @@ bot's hourly balance is its initial capital plus the pnl of the trades it closed
 """
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from benchmarks.dataset.columns import Column, Table, pick
+from benchmarks.dataset.columns import Chunks, Column, Table, pick, row_ids
 from benchmarks.dataset.generate import (
     MINUTE_US,
+    SOURCES,
     US,
     Bots,
     Streams,
@@ -36,25 +39,28 @@ CENTS_TO_E8 = 10**6
 HOUR_US = 3600 * US
 
 
-def dataset_tables(spec: DatasetSpec) -> list[Table]:
-    """Every table of the data set, in load order (referenced tables first)."""
+def dataset_tables(spec: DatasetSpec) -> Iterator[Table]:
+    """Every table of the data set, in load order (referenced tables first), each made when the
+    one before it has been sent: a table's values are dropped before the next one's are made,
+    and the candles and every text column are made a chunk at a time (Column's lazy values)."""
     rng = Streams(spec.seed)
     paths, vol = price_paths(spec, rng)
     bots = make_bots(spec, rng)
     trades = make_trades(spec, bots, paths, rng)
     symbols = np.array([f"{b}/{QUOTE}" for b in BASES[: spec.symbols]], dtype=object)
     positions, position_id, unrealized = _positions(spec, bots, trades, paths, symbols)
-    orders, fills = order_tables(bots, trades, position_id, symbols, rng)
     balances, realized = _balances(spec, bots, trades)
-    return [
-        _bots(spec, bots, realized, unrealized),
-        positions,
-        _trades(spec, bots, trades, position_id, symbols),
-        orders,
-        fills,
-        balances,
-        *_candles(spec, paths, vol, symbols, rng),
-    ]
+    yield _bots(spec, bots, realized, unrealized)
+    yield positions
+    yield _trades(spec, bots, trades, position_id, symbols)
+    orders, fills = order_tables(bots, trades, position_id, symbols, rng)
+    yield orders
+    del orders
+    yield fills
+    del fills, trades, position_id
+    yield balances
+    del balances
+    yield from _candles(spec, paths, vol, symbols, rng)
 
 
 def _closed_pnl(t: Trades) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +99,9 @@ def _bots(spec: DatasetSpec, bots: Bots, realized: np.ndarray, unrealized: np.nd
                 "seed": spec.seed,
                 "until": spec.until.isoformat(),
                 "trades": int(k),
+                "scale": spec.scale,
+                "candles": spec.symbols * spec.candles_per_symbol,
+                "symbols": spec.symbols,
             }
         )
         for k in bots.trades
@@ -175,28 +184,46 @@ def _trades(
 ) -> Table:
     n = len(t.bot)
     fees, pnl = _closed_pnl(t)
-    pct = np.array(pnl_pct(pnl, t.entry_ticks * t.qty), dtype=np.int64)
-    strategy = bots.strategy[t.bot]
-    tags = np.array(
-        [
-            STRATEGIES[s][1][c % len(STRATEGIES[s][1])]
-            for s, c in zip(strategy.tolist(), t.tag_code.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
+    names = np.array(bots.ids, dtype=object)
+    exchanges = np.array(bots.exchange, dtype=object)
+    tag_names = [STRATEGIES[s][1] for s in range(len(STRATEGIES))]
     strategy_data = np.array(
         [json.dumps({"timeframe": s[2], "strategy": s[0]}) for s in STRATEGIES], dtype=object
     )
+
+    def texts(start: int, stop: int) -> dict[str, Any]:
+        rows = slice(start, stop)
+        strategy = bots.strategy[t.bot[rows]]
+        return {
+            "bot_id": names[t.bot[rows]],
+            "trade_id": [f"T{s:07d}" for s in t.seq[rows].tolist()],
+            "symbol": symbols[t.symbol[rows]],
+            "exchange": exchanges[t.bot[rows]],
+            "side": pick(("long", "short"), t.short[rows].astype(np.int8)),
+            "pnl_pct": np.array(
+                pnl_pct(pnl[rows], t.entry_ticks[rows] * t.qty[rows]), dtype=np.int64
+            ),
+            "status": pick(("closed", "open"), t.is_open[rows].astype(np.int8)),
+            "source": pick(SOURCES, t.source[rows]),
+            "exit_reason": trade_reasons(t, np.arange(start, stop)),
+            "entry_tag": [
+                tag_names[s][c % len(tag_names[s])]
+                for s, c in zip(strategy.tolist(), t.tag_code[rows].tolist(), strict=True)
+            ],
+            "strategy_data": strategy_data[strategy],
+        }
+
+    chunk = Chunks(texts)
     return Table(
         "trading.trades",
         n,
         (
-            Column("id", np.arange(1, n + 1)),
-            Column("bot_id", np.array(bots.ids, dtype=object)[t.bot], "text"),
-            Column("trade_id", [f"T{s:07d}" for s in t.seq.tolist()], "text"),
-            Column("symbol", symbols[t.symbol], "text"),
-            Column("exchange", np.array(bots.exchange, dtype=object)[t.bot], "text"),
-            Column("side", np.where(t.short, "short", "long").astype(object), "text"),
+            Column("id", row_ids),
+            Column("bot_id", chunk("bot_id"), "text"),
+            Column("trade_id", chunk("trade_id"), "text"),
+            Column("symbol", chunk("symbol"), "text"),
+            Column("exchange", chunk("exchange"), "text"),
+            Column("side", chunk("side"), "text"),
             Column("quantity", t.qty, "e4"),
             Column("entry_price", t.entry_ticks, "e4"),
             Column("exit_price", t.exit_ticks, "e4", null=t.is_open),
@@ -204,14 +231,14 @@ def _trades(
             Column("exit_time", t.exit_us, "ts", null=t.is_open),
             Column("fees_usd", fees, "e8"),
             Column("pnl_usd", pnl, "e8", null=t.is_open),
-            Column("pnl_pct", pct, "e6", null=t.is_open),
-            Column("status", np.where(t.is_open, "open", "closed").astype(object), "text"),
-            Column("source", t.source, "text"),
-            Column("leverage", bots.leverage[t.bot]),
-            Column("exit_reason", trade_reasons(t), "text"),
-            Column("entry_tag", tags, "text"),
+            Column("pnl_pct", chunk("pnl_pct"), "e6", null=t.is_open),
+            Column("status", chunk("status"), "text"),
+            Column("source", chunk("source"), "text"),
+            Column("leverage", lambda a, z: bots.leverage[t.bot[a:z]]),
+            Column("exit_reason", chunk("exit_reason"), "text"),
+            Column("entry_tag", chunk("entry_tag"), "text"),
             Column("position_id", position_id, null=position_id == 0),
-            Column("strategy_data", strategy_data[strategy], "text"),
+            Column("strategy_data", chunk("strategy_data"), "text"),
             Column("created_at", t.entry_us, "ts"),
             Column("updated_at", np.where(t.is_open, t.entry_us, t.exit_us), "ts"),
         ),
@@ -222,28 +249,27 @@ def _balances(spec: DatasetSpec, bots: Bots, t: Trades) -> tuple[Table, np.ndarr
     """Hourly balances per bot: initial capital + pnl of the (non-backtest) trades closed by
     then; and each bot's realized pnl at the end (1e-8 USD)."""
     _, pnl = _closed_pnl(t)
-    counted = ~t.is_open & (t.source != "backtest")
+    counted = np.flatnonzero(~t.is_open & (t.source != SOURCES.index("backtest")))
+    counted = counted[np.lexsort((t.exit_us[counted], t.bot[counted]))]  # by bot, then exit
+    bounds = np.searchsorted(t.bot[counted], np.arange(spec.bots + 1))
     hours = spec.days * 24
     stamps = epoch_us(spec.start) + np.arange(1, hours + 1) * HOUR_US
     realized_at = np.zeros((hours, spec.bots), dtype=np.int64)
     realized = np.zeros(spec.bots, dtype=np.int64)
     for b in range(spec.bots):
-        mine = np.flatnonzero(counted & (t.bot == b))
-        order = np.argsort(t.exit_us[mine], kind="stable")
-        exits = t.exit_us[mine][order]
-        cumulative = np.concatenate([[0], np.cumsum(pnl[mine][order])])
-        realized_at[:, b] = cumulative[np.searchsorted(exits, stamps, side="right")]
+        mine = counted[bounds[b] : bounds[b + 1]]
+        cumulative = np.concatenate([[0], np.cumsum(pnl[mine])])
+        realized_at[:, b] = cumulative[np.searchsorted(t.exit_us[mine], stamps, side="right")]
         realized[b] = cumulative[-1]
-    balance = (bots.capital_cents * CENTS_TO_E8)[None, :] + realized_at
-    rows = hours * spec.bots
-    flat = balance.reshape(rows)
+    flat = ((bots.capital_cents * CENTS_TO_E8)[None, :] + realized_at).reshape(-1)
+    names = np.array(bots.ids, dtype=object)
     table = Table(
         "trading.account_balance",
-        rows,
+        len(flat),
         (
-            Column("id", np.arange(1, rows + 1)),
-            Column("bot_id", np.tile(np.array(bots.ids, dtype=object), hours), "text"),
-            Column("ts", np.repeat(stamps, spec.bots), "ts"),
+            Column("id", row_ids),
+            Column("bot_id", lambda a, z: names[np.arange(a, z) % spec.bots], "text"),
+            Column("ts", lambda a, z: stamps[np.arange(a, z) // spec.bots], "ts"),
             Column("balance_usd", flat, "e8"),
             Column("equity_usd", flat, "e8"),
             Column("margin_used_usd", "0", "const"),
@@ -258,19 +284,38 @@ def _balances(spec: DatasetSpec, bots: Bots, t: Trades) -> tuple[Table, np.ndarr
 
 def _candles(
     spec: DatasetSpec, paths: np.ndarray, vol: np.ndarray, symbols: np.ndarray, rng: Streams
-) -> list[Table]:
-    """The last ``candles_per_symbol`` minutes of every market's path, minute by minute; and
-    the first market's path before them (a year at ``full``), so that the bench reads a year
-    of one market's 1h candles derived from its minutes."""
+) -> Iterator[Table]:
+    """The first market's path before the last ``candles_per_symbol`` minutes (most of a year
+    at ``full``), so that the bench reads a year of one market's 1h candles derived from its
+    minutes; then those last minutes of every market's path, minute by minute."""
     per = spec.candles_per_symbol
-    first = paths.shape[1] - per
-    every = _candle_block(spec, paths, vol, symbols, rng, first=first, ids_from=1)
-    if first == 0:
-        return [every]
-    history = _candle_block(
-        spec, paths[:1, :first], vol[:1], symbols[:1], rng, first=0, ids_from=every.rows + 1
+    first = paths.shape[1] - per  # path index of the first candle's minute
+    before = 0
+    if first > 0:  # sent first, so that the ids stay in time order
+        history = _candle_block(
+            spec,
+            paths[:1, :first],
+            vol[:1],
+            symbols[:1],
+            rng,
+            markets=1,
+            first=0,
+            stream="candles-history",
+            path_minutes=paths.shape[1],
+        )
+        before = history.rows
+        yield history
+    yield _candle_block(
+        spec,
+        paths,
+        vol,
+        symbols,
+        rng,
+        markets=spec.symbols,
+        first=first,
+        stream="candles",
+        ids_from=before,
     )
-    return [every, history]
 
 
 def _candle_block(
@@ -280,45 +325,65 @@ def _candle_block(
     symbols: np.ndarray,
     rng: Streams,
     *,
+    markets: int,
     first: int,
-    ids_from: int,
+    stream: str,
+    ids_from: int = 0,
+    path_minutes: int | None = None,
 ) -> Table:
-    """The candles of the paths' minutes from ``first`` on, the last one ending at
-    ``spec.until`` plus the minutes after the paths' end, minute by minute."""
-    s = paths.shape[0]
+    """The candles of the first ``markets`` paths' minutes from ``first`` to the paths' end,
+    minute by minute, made a chunk at a time: a row's wicks and volume are the next draws of
+    their streams, which are drawn in row order, so any chunking gives the same rows. A path
+    minute m opens at ``until`` less (``path_minutes`` - m) minutes."""
+    s = markets
     per = paths.shape[1] - first
-    close = paths[:, first:]
-    open_ = np.concatenate([paths[:, max(first - 1, 0) : max(first - 1, 0) + 1], close[:, :-1]], 1)
-    if first == 0:
-        open_[:, 0] = close[:, 0]
-    stream = "candles" if ids_from == 1 else f"candles-{ids_from}"
-    wick = np.abs(rng(stream, "wick").normal(0.0, 1.0, (2, s, per))) * vol[:, None] * 0.5
-    high = np.ceil(np.maximum(open_, close) * (1 + wick[0])).astype(np.int64)
-    low = np.maximum(np.floor(np.minimum(open_, close) * (1 - wick[1])), 1).astype(np.int64)
-    notional = rng(stream, "volume").lognormal(0.0, 0.7, (s, per)) * 50_000.0
-    volume = np.rint(notional / close * 10**8).astype(np.int64)  # 1e-4 units of the base
+    total = paths.shape[1] if path_minutes is None else path_minutes
+    until = epoch_us(spec.until)
+    streams = {name: rng(stream, name) for name in ("wick_high", "wick_low", "volume")}
+    sent = [0]  # rows drawn so far
 
-    rows = s * per
-    minute0 = epoch_us(spec.until) - (spec.path_minutes - first) * MINUTE_US
-    stamps = minute0 + np.arange(per) * MINUTE_US
+    def make(start: int, stop: int) -> dict[str, Any]:
+        if start != sent[0]:
+            raise ValueError("candles are made once, in row order")
+        sent[0] = stop
+        rows = np.arange(start, stop)
+        minute, market = rows // s + first, rows % s
+        close = paths[market, minute]
+        open_ = np.where(minute > 0, paths[market, np.maximum(minute - 1, 0)], close)
+        size = stop - start
+        wick_high = np.abs(streams["wick_high"].normal(0.0, 1.0, size)) * vol[market] * 0.5
+        wick_low = np.abs(streams["wick_low"].normal(0.0, 1.0, size)) * vol[market] * 0.5
+        notional = streams["volume"].lognormal(0.0, 0.7, size) * 50_000.0
+        return {
+            "symbol": symbols[market],
+            "ts": until - (total - minute) * MINUTE_US,
+            "open": open_,
+            "high": np.ceil(np.maximum(open_, close) * (1 + wick_high)).astype(np.int64),
+            "low": np.maximum(np.floor(np.minimum(open_, close) * (1 - wick_low)), 1).astype(
+                np.int64
+            ),
+            "close": close,
+            "volume": np.rint(notional / close * 10**8).astype(np.int64),  # 1e-4 of the base
+        }
 
-    def by_minute(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a.T).reshape(rows)
+    def ids(start: int, stop: int) -> np.ndarray:
+        return row_ids(start + ids_from, stop + ids_from)
 
+    chunk = Chunks(make)
     return Table(
         "trading.market_data",
-        rows,
+        s * per,
         (
-            Column("id", np.arange(ids_from, ids_from + rows)),
-            Column("symbol", np.tile(symbols, per), "text"),
+            Column("id", ids),
+            Column("symbol", chunk("symbol"), "text"),
             Column("exchange", CANDLE_EXCHANGE, "const"),
             Column("timeframe", "1m", "const"),
-            Column("ts", np.repeat(stamps, s), "ts"),
-            Column("open", by_minute(open_), "e4"),
-            Column("high", by_minute(high), "e4"),
-            Column("low", by_minute(low), "e4"),
-            Column("close", by_minute(close), "e4"),
-            Column("volume", by_minute(volume), "e4"),
+            Column("ts", chunk("ts"), "ts"),
+            Column("open", chunk("open"), "e4"),
+            Column("high", chunk("high"), "e4"),
+            Column("low", chunk("low"), "e4"),
+            Column("close", chunk("close"), "e4"),
+            Column("volume", chunk("volume"), "e4"),
             Column("indicators", "{}", "const"),
         ),
     )

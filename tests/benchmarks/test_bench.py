@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import Resolver404, resolve
 
 from benchmarks.bench.reads import SELECTOR_OPS, optional
@@ -51,6 +52,17 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     operations = {op["name"]: op for op in report["operations"]}
     assert set(operations) == INGESTION | set(SELECTOR_OPS) | PAGES
     assert report["dataset"]["seed"] == 3
+    # The report says which scale it measured, read from the data set present.
+    assert {k: report["dataset"][k] for k in ("scale", "bots", "trades", "candles", "symbols")} == {
+        "scale": "small",
+        "bots": 10,
+        "trades": 5_000,
+        "candles": 20_000,
+        "symbols": 5,
+    }
+    assert "\nData set: scale small (10 bots, 5,000 trades, 20,000 candles, 5 symbols; seed 3" in (
+        run.stdout
+    )
     expected_missing = {name for name, where in NEEDS.items() if optional(*where) is None}
     if not routed("/api/v1/market-data/"):
         expected_missing.add("candle_batch_post")
@@ -87,6 +99,39 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     assert re.fullmatch(r"\w+_bench_\d+", report["database"])
     assert report["database_dropped"] is True
     assert not database_exists(server, report["database"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_skip_measures_only_what_is_left_and_refuses_unknown_names(tmp_path: Path) -> None:
+    call_command("generate_dataset", "--scale", "small", "--seed", "3", stdout=None, stderr=None)
+    out = tmp_path / "bench.json"
+    names = [*sorted(INGESTION), *SELECTOR_OPS, *sorted(PAGES)]
+    skipped = [n for n in names if n != "open_positions"]
+
+    refused = run_bench(
+        ["--quick", "--json", str(out), "--skip", "open_positions,nope"], timeout=60
+    )
+    assert refused.returncode != 0
+    assert "--skip: no operation named nope (the names: trade_single_post" in refused.stderr
+    assert not out.exists()
+
+    run = run_bench(["--quick", "--json", str(out), "--skip", ",".join(skipped)], timeout=300)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    operations = {op["name"]: op for op in report["operations"]}
+    assert set(operations) == set(names)
+    assert {
+        n: op["note"] for n, op in operations.items() if n != "open_positions"
+    } == dict.fromkeys(skipped, "not available: skipped (bench --skip)")
+    assert operations["open_positions"]["available"] is True
+    assert operations["open_positions"]["samples"] == 3
+    assert report["database"] == "-"  # no scratch database for no ingestion
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        assert report["environment"]["postgresql"] == cursor.fetchone()[0]
+    assert "created scratch database" not in run.stderr
+    assert "gunicorn" not in run.stderr
 
 
 def test_bench_without_a_data_set_reports_the_reads_not_available() -> None:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.db.models import Count, Sum
 
 from benchmarks.dataset import SCALES, DatasetError, DatasetSpec, dataset_load, table_digests
 from benchmarks.dataset.tables import pnl_pct
+from tests.benchmarks.loaded import quiet, scalar
 from tests.factories import make_bot
 from trading.models import Bot, DerivedCandle, MarketData, Trade
 
@@ -22,18 +22,6 @@ UNTIL = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 def small(seed: int = 7, **sizes: int) -> DatasetSpec:
     return DatasetSpec(seed=seed, until=UNTIL, **{**SCALES["small"], **sizes})
-
-
-def quiet(message: str) -> None:
-    pass
-
-
-def scalar(sql: str) -> object:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        row = cursor.fetchone()
-    assert row is not None
-    return row[0]
 
 
 def test_the_same_seed_and_end_give_the_same_rows_and_another_seed_others() -> None:

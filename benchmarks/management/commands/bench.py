@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from benchmarks.bench import BenchOptions, render_table, run_bench
+from benchmarks.bench import BenchOptions, operation_names, render_table, run_bench
 from benchmarks.bench.fleet import FleetOptions, production_workers, run_fleet
 from benchmarks.bench.fleet_bots import Cadence
 from benchmarks.bench.fleet_report import render_fleet
@@ -52,6 +52,15 @@ class Command(BaseCommand):
             f"default, 2 x CPUs + 1 at most 4: {production_workers()} here).",
         )
         parser.add_argument(
+            "--skip",
+            type=lambda text: frozenset(n.strip() for n in text.split(",") if n.strip()),
+            default=frozenset(),
+            metavar="NAME,...",
+            help="Operations not to measure, by their JSON name (e.g. risk_rollup_today, whose "
+            "first call fills every past day; or the ingestion ones, which do not depend on the "
+            "data set); reported not available.",
+        )
+        parser.add_argument(
             "--trade-every",
             type=float,
             default=3.0,
@@ -67,12 +76,19 @@ class Command(BaseCommand):
         duration: float,
         workers: int | None,
         trade_every: float,
+        skip: frozenset[str],
         **options: Any,
     ) -> None:
         if fleet is not None and (fleet < 1 or duration <= 0 or trade_every <= 0):
             raise CommandError("--fleet, --duration and --trade-every must be positive")
         if workers is not None and workers < 1:
             raise CommandError("--workers must be at least 1")
+        unknown = sorted(skip - set(operation_names()))
+        if unknown:
+            raise CommandError(
+                f"--skip: no operation named {', '.join(unknown)} (the names: "
+                f"{', '.join(operation_names())})"
+            )
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             if fleet is not None:
@@ -88,7 +104,8 @@ class Command(BaseCommand):
                 text, data = render_fleet(fleet_report), fleet_report.as_json()
             else:
                 report = run_bench(
-                    BenchOptions(quick=quick, workers=workers or 2), log=self.stderr.write
+                    BenchOptions(quick=quick, workers=workers or 2, skip=skip),
+                    log=self.stderr.write,
                 )
                 text, data = render_table(report), report.as_json()
         except BenchError as exc:

@@ -31,14 +31,15 @@ class Command(BaseCommand):
             choices=sorted(SCALES),
             default="full",
             help="full: 100 bots, 1,000,000 trades, 5,000,000 candles of 50 markets, a year; "
-            "small: 10 bots, 5,000 trades, 20,000 candles of 5 markets, 30 days.",
+            "small: 10 bots, 5,000 trades, 20,000 candles of 5 markets, 30 days; large: 1,000 "
+            "bots, 10,000,000 trades, 50,000,000 candles of 200 markets, a year (27 GB).",
         )
         parser.add_argument("--bots", type=int, help="Bots (default: the scale's).")
         parser.add_argument("--trades", type=int, help="Trades in all (default: the scale's).")
         parser.add_argument(
             "--candles", type=int, help="One-minute candles in all (default: the scale's)."
         )
-        parser.add_argument("--symbols", type=int, help="Markets with candles (at most 50).")
+        parser.add_argument("--symbols", type=int, help="Markets with candles (at most 200).")
         parser.add_argument("--days", type=int, help="Days of trade and balance history.")
         parser.add_argument("--seed", type=int, default=7, help="Random seed (default 7).")
         parser.add_argument(
