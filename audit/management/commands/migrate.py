@@ -8,8 +8,10 @@ It replaces Django's command because an installed app's command wins over ``djan
 
 The lock is session-level and lives on a connection of its own, so the migrations' transactions
 (and any ``CREATE INDEX CONCURRENTLY``) never run inside it, and it goes with the process if the
-process dies. The waiting side polls ``pg_try_advisory_lock`` instead of blocking in
-``pg_advisory_lock``: a statement blocked there would hold a snapshot that a concurrent
+process dies. That connection goes to the server itself (DATABASE_DIRECT_URL behind PgBouncer,
+which would hand a session-level lock's server connection to other clients between statements
+and take the unlock to another one). The waiting side polls ``pg_try_advisory_lock`` instead of
+blocking in ``pg_advisory_lock``: a statement blocked there would hold a snapshot that a concurrent
 ``CREATE INDEX CONCURRENTLY`` of the running side waits for, a deadlock PostgreSQL cannot see.
 """
 
@@ -23,8 +25,9 @@ from typing import Any
 import psycopg
 from django.core.management.base import CommandError, CommandParser
 from django.core.management.commands import migrate
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
+from atb_site.db.base import direct_connection_params
 from trading.db import advisory_lock_key
 
 MIGRATE_LOCK_NAME = "atb:migrate"
@@ -56,7 +59,11 @@ class Command(migrate.Command):
     @contextmanager
     def migrate_lock(self, *, alias: str, timeout: float, verbose: bool) -> Iterator[None]:
         params = {
-            **connections[alias].get_connection_params(),
+            **(
+                direct_connection_params()
+                if alias == DEFAULT_DB_ALIAS
+                else connections[alias].get_connection_params()
+            ),
             "application_name": LOCK_APPLICATION_NAME,
         }
         key = advisory_lock_key(MIGRATE_LOCK_NAME)
