@@ -1,10 +1,11 @@
 """PgBouncer in transaction pooling mode in front of a PostgreSQL server: its configuration, and
 PgBouncer run as a child process (tools/devservices.py --pgbouncer, the tests, the bench).
 
-    python -m atb_site.db.pgbouncer SERVER_URL [--listen-addr 127.0.0.1] [--port 6432] [--dir D]
+    python -m atb_site.db.pgbouncer [SERVER_URL] [--listen-addr 127.0.0.1] [--port 6432] [--dir D]
 
-writes ``pgbouncer.ini`` and ``userlist.txt`` into D and runs PgBouncer in the foreground (a
-Railway PgBouncer service's start command; see the README).
+writes ``pgbouncer.ini`` and ``userlist.txt`` into D and runs PgBouncer in the foreground, in
+front of SERVER_URL (by default DATABASE_DIRECT_URL): a Railway PgBouncer service's start command
+(README, "Behind PgBouncer").
 
 A transaction pooler gives a client a server connection for one transaction at a time, so
 nothing a session sets survives. PgBouncer refuses the startup parameter ``options`` (through
@@ -257,12 +258,19 @@ def _free_port() -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m atb_site.db.pgbouncer", description=__doc__)
-    parser.add_argument("server_url", help="the PostgreSQL server's URL (DATABASE_DIRECT_URL)")
+    parser.add_argument(
+        "server_url",
+        nargs="?",
+        default=os.environ.get("DATABASE_DIRECT_URL", ""),
+        help="the PostgreSQL server's URL (default: DATABASE_DIRECT_URL)",
+    )
     parser.add_argument("--listen-addr", default="127.0.0.1", help="'*' for every address")
     parser.add_argument("--port", type=int, default=6432)
     parser.add_argument("--dir", type=Path, default=Path(".data/pgbouncer"))
     parser.add_argument("--database", action="append", default=[], help="another database")
     args = parser.parse_args(argv)
+    if not args.server_url:
+        parser.error("give the server's URL, or set DATABASE_DIRECT_URL")
     bouncer = PgBouncer(
         server_url=args.server_url,
         directory=args.dir.resolve(),

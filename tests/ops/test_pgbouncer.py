@@ -359,9 +359,22 @@ def _waiting_migrates(conn: psycopg.Connection[Any], dbname: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_migrate_runs_through_pgbouncer_and_waits_on_its_lock_on_the_server(
-    tmp_path: Path,
+def _console(bouncer: PgBouncer, command: str) -> list[dict[str, Any]]:
+    """PgBouncer's own SHOW ``command`` (its console speaks the simple query protocol only)."""
+    with psycopg.connect(
+        bouncer.url("pgbouncer"), autocommit=True, cursor_factory=ClientCursor
+    ) as console:
+        cursor = console.execute(f"SHOW {command}")
+        names = [d.name for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("direct_option", [False, True], ids=["through", "direct"])
+def test_migrate_behind_pgbouncer_waits_on_its_lock_on_the_server(
+    tmp_path: Path, direct_option: bool
 ) -> None:
+    """Through PgBouncer (the command kind's pool), or with --direct (the release step) on
+    DATABASE_DIRECT_URL: either way its lock is on the server itself."""
     scratch = f"{connection.settings_dict['NAME']}_pgb_{uuid.uuid4().hex[:8]}"
     key = advisory_lock_key(MIGRATE_LOCK_NAME)
     with direct() as admin:
@@ -372,7 +385,8 @@ def test_migrate_runs_through_pgbouncer_and_waits_on_its_lock_on_the_server(
             with psycopg.connect(scratch_url, autocommit=True) as holder:
                 holder.execute("SELECT pg_advisory_lock(%s)", [key])
                 migrate = subprocess.Popen(  # noqa: S603 - our own manage.py
-                    [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
+                    [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"]
+                    + ["--direct"] * direct_option,
                     cwd=ROOT,
                     env=pool.env(scratch),
                     stdout=subprocess.PIPE,
@@ -386,16 +400,19 @@ def test_migrate_runs_through_pgbouncer_and_waits_on_its_lock_on_the_server(
                     assert time.monotonic() < deadline, "migrate never waited for the lock"
                     time.sleep(0.1)
                 # and PgBouncer has no client of that name.
-                with psycopg.connect(
-                    pool.bouncer.url("pgbouncer"), autocommit=True, cursor_factory=ClientCursor
-                ) as console:
-                    cursor = console.execute("SHOW CLIENTS")
-                    column = [d.name for d in cursor.description or []].index("application_name")
-                    assert LOCK_APPLICATION_NAME not in {r[column] for r in cursor.fetchall()}
+                clients = _console(pool.bouncer, "CLIENTS")
+                assert LOCK_APPLICATION_NAME not in {c["application_name"] for c in clients}
                 holder.execute("SELECT pg_advisory_unlock_all()")
                 out, err = migrate.communicate(timeout=180)
             assert migrate.returncode == 0, err[-3000:]
             assert "Waiting for another migrate on this database to finish..." in out
+            # Its migrations ran through the command kind's pool, or not through PgBouncer at all.
+            queries = sum(
+                row["total_query_count"]
+                for row in _console(pool.bouncer, "STATS")
+                if row["database"] == f"{scratch}__command"
+            )
+            assert (queries == 0) if direct_option else (queries > 100), queries
             with psycopg.connect(scratch_url, autocommit=True) as other:  # and let it go
                 assert other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone() == (True,)
             with psycopg.connect(scratch_url) as check:
