@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +30,7 @@ from atb_site.db.base import direct_connection_params, direct_settings_dict
 from atb_site.db.pgbouncer import PgBouncer, binary
 from audit.backups.pg import PgTarget
 from audit.management.commands.migrate import LOCK_APPLICATION_NAME, MIGRATE_LOCK_NAME
+from tests.api.test_concurrent_writes import T0, candle, trade
 from tests.factories import make_bot
 from tests.ops.servers import free_port, gunicorn_serving
 from tests.ops.test_logging import _production_env
@@ -56,7 +57,6 @@ KEEPALIVES = (
     "tcp_user_timeout",
 )
 SHOWN = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "jit")
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 class Pooled:
@@ -227,32 +227,6 @@ def test_direct_connections_and_backups_bypass_pgbouncer() -> None:
 # --- the API through gunicorn ------------------------------------------------------------------
 
 
-def trade(n: int) -> dict[str, Any]:
-    return {
-        "trade_id": f"P-{n:04d}",
-        "symbol": "SOL/USDT",
-        "exchange": "binance",
-        "side": "long",
-        "quantity": "3",
-        "entry_price": "150.25",
-        "entry_time": (T0 + timedelta(seconds=n)).isoformat(),
-    }
-
-
-def candle(n: int) -> dict[str, Any]:
-    return {
-        "symbol": "BTC/USDT",
-        "exchange": "binance",
-        "timeframe": "1m",
-        "ts": (T0 + timedelta(minutes=n)).isoformat(),
-        "open": "100.5",
-        "high": "110",
-        "low": "90.25",
-        "close": "105",
-        "volume": "12.5",
-    }
-
-
 def send(port: int, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -312,12 +286,12 @@ def test_the_apis_writes_and_reads_go_through_pgbouncer(tmp_path: Path) -> None:
     assert MarketData.objects.count() == 240
     assert status == 200
     assert [row["trade_id"] for row in listed["results"]] == [
-        f"P-{n:04d}" for n in range(300, 295, -1)
+        f"R-{n:04d}" for n in range(300, 295, -1)
     ]
     assert candles_status == 200
     # [start, end): the first nine minutes, oldest first.
     rows = candles["results"]
-    assert [c["ts"] for c in rows] == [f"2026-03-02T09:0{n}:00Z" for n in range(9)]
+    assert [c["ts"] for c in rows] == [f"2026-01-05T12:0{n}:00Z" for n in range(9)]
     assert rows[0]["close"] == "105.0000000000"
     assert ready == 200
 
