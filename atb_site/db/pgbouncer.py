@@ -77,6 +77,11 @@ class Server:
         )
 
 
+def kind_database(name: str, kind: str) -> str:
+    """The PgBouncer database of ``kind``'s processes for the server's database ``name``."""
+    return f"{name}__{kind}"
+
+
 def kind_queries(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
@@ -109,7 +114,8 @@ def config_text(
     for name in dict.fromkeys(databases):
         lines.append(f"{name} = {target} dbname={name}")
         for kind, query in queries.items():
-            lines.append(f"{name}__{kind} = {target} dbname={name} connect_query='{query}'")
+            alias = kind_database(name, kind)
+            lines.append(f"{alias} = {target} dbname={name} connect_query='{query}'")
     lines += [
         "",
         "[pgbouncer]",

@@ -24,11 +24,11 @@ from typing import Literal, get_args
 from django.conf import settings
 from django.db import connections
 
-from atb_site.db.timeouts import TIMEOUTS, settings_of
+from atb_site.db.pgbouncer import kind_database
+from atb_site.db.timeouts import settings_of
 
 ProcessKind = Literal["web", "worker", "beat", "command"]
 PROCESS_KINDS: tuple[ProcessKind, ...] = get_args(ProcessKind)
-__all__ = ["PROCESS_KINDS", "TIMEOUTS", "ProcessKind", "pgbouncer_database", "startup_options"]
 
 _kind: ProcessKind = "command"
 
@@ -68,4 +68,4 @@ def startup_options(kind: ProcessKind | None = None, *, pooled: bool | None = No
 def pgbouncer_database(name: str, kind: ProcessKind | None = None) -> str:
     """The database on PgBouncer that a ``kind`` process (by default this one) connects to for
     the server's database ``name``: its pool's server connections carry that kind's settings."""
-    return f"{name}__{kind or _kind}"
+    return kind_database(name, kind or _kind)

@@ -8,6 +8,7 @@ it these tests skip, and fail under CI=true (``make test`` installs it)."""
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.test import override_settings
@@ -56,6 +58,7 @@ KEEPALIVES = (
     "keepalives_count",
     "tcp_user_timeout",
 )
+STAFF_PASSWORD = "staff-pass-" + "q7" * 8
 SHOWN = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "jit")
 
 
@@ -224,6 +227,40 @@ def test_direct_connections_and_backups_bypass_pgbouncer() -> None:
     )
 
 
+def test_setup_railway_verify_passes_behind_pgbouncer_with_tls_required_of_the_server(
+    tmp_path: Path,
+) -> None:
+    with pooled(tmp_path) as pool:
+        env = _production_env(
+            **{
+                **{k: v for k, v in pool.env().items() if k.startswith("DATABASE_")},
+                # Required of the server; nothing connects to it in the check (it has no TLS).
+                "DATABASE_DIRECT_URL": pool.server_url + "?sslmode=require",
+            }
+        )
+        run = subprocess.run(  # noqa: S603 - our own manage.py
+            [sys.executable, str(ROOT / "manage.py"), "setup_railway", "--verify"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    ssl = next(line for line in run.stdout.splitlines() if line.startswith("ssl "))
+    assert ssl.split() == [
+        "ssl",
+        "ok",
+        "sslmode=require",
+        "TLS",
+        "required",
+        "(DATABASE_DIRECT_URL",
+        "?sslmode=)",
+    ]
+
+
 # --- the API through gunicorn ------------------------------------------------------------------
 
 
@@ -238,7 +275,41 @@ def send(port: int, token: str, method: str, path: str, body: Any = None) -> tup
         conn.close()
 
 
-def test_the_apis_writes_and_reads_go_through_pgbouncer(tmp_path: Path) -> None:
+def admin_trade_list(port: int) -> str:
+    """The admin's trade list as the non-superuser staff user ``pgb_staff``, logged in through
+    the login form with its CSRF token. (Cookies by hand: production's are Secure-only, which a
+    cookie jar keeps off plain HTTP.)"""
+
+    def request(path: str, cookies: dict[str, str], form: dict[str, str] | None = None) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request("GET" if form is None else "POST", path, urlencode(form or {}), headers)
+        response = conn.getresponse()
+        body = response.read().decode()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            cookies[name] = value
+        conn.close()
+        return response.status, response.getheader("Location"), body
+
+    cookies: dict[str, str] = {}
+    login = "/admin/login/?next=/admin/trading/trade/"
+    _, _, form = request(login, cookies)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert match is not None, form[:500]
+    fields = {"csrfmiddlewaretoken": match[1], "username": "pgb_staff", "password": STAFF_PASSWORD}
+    status, location, _ = request(login, cookies, fields)
+    assert (status, location) == (302, "/admin/trading/trade/")
+    status, _, page = request("/admin/trading/trade/", cookies)
+    assert status == 200
+    return str(page)
+
+
+def test_the_api_and_the_admin_write_and_read_through_pgbouncer(tmp_path: Path) -> None:
+    staff = User.objects.create_user("pgb_staff", password=STAFF_PASSWORD, is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_trade"))
     bot = make_bot("pgb_bot")
     token = bot_token_create(bot=bot).key
     port = free_port()
@@ -249,6 +320,8 @@ def test_the_apis_writes_and_reads_go_through_pgbouncer(tmp_path: Path) -> None:
             **{k: v for k, v in pool.env().items() if k.startswith("DATABASE_")},
             PORT=str(port),
             WEB_CONCURRENCY="1",
+            # Production's, but for static files read from the source (no collectstatic here).
+            DJANGO_SETTINGS_MODULE="atb_site.settings.test",
         )
         with (
             (tmp_path / "gunicorn.log").open("w") as log,
@@ -274,6 +347,7 @@ def test_the_apis_writes_and_reads_go_through_pgbouncer(tmp_path: Path) -> None:
             )
             candles_status, candles = send(port, token, "GET", f"/api/v1/market-data/?{query}")
             ready = send(port, token, "GET", "/health/ready")[0]
+            admin_page = admin_trade_list(port)
 
     assert answers == [
         (200, {"created": 1, "updated": 0, "unchanged": 0}),
@@ -294,6 +368,10 @@ def test_the_apis_writes_and_reads_go_through_pgbouncer(tmp_path: Path) -> None:
     assert [c["ts"] for c in rows] == [f"2026-01-05T12:0{n}:00Z" for n in range(9)]
     assert rows[0]["close"] == "105.0000000000"
     assert ready == 200
+    # The admin too: a staff user's login (CSRF checked) and the trade list, through PgBouncer.
+    assert admin_page.count("R-0") == 50  # the first page of 301 trades, newest first
+    assert "R-0300" in admin_page
+    assert "301 trades" in admin_page
 
 
 # --- a task under its lock, and migrate --------------------------------------------------------
