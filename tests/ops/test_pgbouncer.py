@@ -82,17 +82,21 @@ class Pooled:
             **extra,
         }
 
-    def shell(self, script: str, *, dbname: str | None = None) -> Any:
-        """Run ``script`` by ``manage.py shell`` behind PgBouncer; what it printed last, as JSON."""
-        run = subprocess.run(  # noqa: S603 - our own manage.py
-            [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+    def manage(self, *argv: str, env: dict[str, str] | None = None) -> Any:
+        """``manage.py ARGV`` behind PgBouncer (in ``env``, by default ``self.env()``)."""
+        return subprocess.run(  # noqa: S603 - our own manage.py
+            [sys.executable, str(ROOT / "manage.py"), *argv],
             cwd=ROOT,
-            env=self.env(dbname),
+            env=self.env() if env is None else env,
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
+
+    def shell(self, script: str) -> Any:
+        """Run ``script`` by ``manage.py shell`` behind PgBouncer; what it printed last, as JSON."""
+        run = self.manage("shell", "-c", script)
         assert run.returncode == 0, run.stderr[-3000:]
         return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -238,15 +242,7 @@ def test_setup_railway_verify_passes_behind_pgbouncer_with_tls_required_of_the_s
                 "DATABASE_DIRECT_URL": pool.server_url + "?sslmode=require",
             }
         )
-        run = subprocess.run(  # noqa: S603 - our own manage.py
-            [sys.executable, str(ROOT / "manage.py"), "setup_railway", "--verify"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        run = pool.manage("setup_railway", "--verify", env=env)
 
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     ssl = next(line for line in run.stdout.splitlines() if line.startswith("ssl "))
