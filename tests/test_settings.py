@@ -82,7 +82,7 @@ def test_no_database_configured_names_the_variables(monkeypatch: pytest.MonkeyPa
 
 def test_behind_pgbouncer_no_statement_is_prepared() -> None:
     show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
-    plain = manage("shell", "-c", show, **PRODUCTION)
+    plain = manage("shell", "-c", show, DATABASE_PGBOUNCER="false", **PRODUCTION)
     pooled = manage(
         "shell",
         "-c",
@@ -96,7 +96,7 @@ def test_behind_pgbouncer_no_statement_is_prepared() -> None:
 
 
 def test_pgbouncer_without_a_direct_url_stops_with_a_clear_message() -> None:
-    result = manage("check", DATABASE_PGBOUNCER="true", **PRODUCTION)
+    result = manage("check", DATABASE_PGBOUNCER="true", DATABASE_DIRECT_URL="", **PRODUCTION)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "manage.py: configuration error: DATABASE_PGBOUNCER=true needs DATABASE_DIRECT_URL, the "
