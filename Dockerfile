@@ -1,5 +1,5 @@
-# The image of every Railway service of this repository (web, worker, beat): railway.json builds
-# with it. Start commands are the Procfile's lines, set per service; the default is web's.
+# The image of every Railway service of this repository (web, worker, beat, and pgbouncer, which
+# runs `python -m atb_site.db.pgbouncer`: README, "Behind PgBouncer"): railway.json builds with it. Start commands are the Procfile's lines, set per service; the default is web's.
 #
 # PG_MAJOR: the major version of the PostgreSQL client tools (pg_dump, pg_restore, psql) put on
 # the image, from the PostgreSQL project's apt repository. Set it to the database server's major
@@ -25,12 +25,13 @@ RUN set -eux; \
     echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
         > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
-    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; \
+    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" pgbouncer; \
     apt-get purge -y --auto-remove curl; \
     rm -rf /var/lib/apt/lists/*; \
     "${PG_BIN_DIR}/pg_dump" --version; \
     "${PG_BIN_DIR}/pg_restore" --version; \
-    "${PG_BIN_DIR}/psql" --version
+    "${PG_BIN_DIR}/psql" --version; \
+    pgbouncer --version
 
 WORKDIR /app
 COPY requirements.txt .

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SERVICES := $(PY) tools/devservices.py
 
-.PHONY: run manage test install chromium lint types pytest clean
+.PHONY: run manage test install chromium pgbouncer lint types pytest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,21 +17,32 @@ $(STAMP): requirements.txt requirements-dev.txt | $(PY)
 
 install: $(STAMP)
 
-## Debian's Chromium, for the dashboard's browser test (tests/browser/). Installed when missing
-## and apt-get can be used (as root, or with password-less sudo); otherwise say why and go on:
-## the browser test then skips, except under CI=true, where it fails.
-CHROMIUM ?= /usr/bin/chromium
-chromium:
-	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+## $(call apt_install,PROGRAM,PACKAGES,WHO): install Debian's PACKAGES when PROGRAM is missing and
+## apt-get can be used (as root, or with password-less sudo); otherwise say why and go on: WHO (the
+## tests that need it) then skip, except under CI=true, where they fail.
+define apt_install
+	@if [ -x "$(1)" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make: $(CHROMIUM) is missing and there is no apt-get: the browser test will skip (fail under CI=true)"; exit 0; fi; \
+		echo "make: $(1) is missing and there is no apt-get: $(3) will skip (fail under CI=true)"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	else echo "make: $(CHROMIUM) is missing and installing it needs root: the browser test will skip (fail under CI=true)"; exit 0; fi; \
-	echo "make: installing Debian's chromium for the browser test"; \
+	else echo "make: $(1) is missing and installing it needs root: $(3) will skip (fail under CI=true)"; exit 0; fi; \
+	echo "make: installing Debian's $(2) for $(3)"; \
 	( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-		--no-install-recommends chromium fonts-liberation >/dev/null ) \
-	|| echo "make: could not install chromium (see apt-get's message above): the browser test will skip (fail under CI=true)"
+		--no-install-recommends $(2) >/dev/null ) \
+	|| echo "make: could not install $(2) (see apt-get's message above): $(3) will skip (fail under CI=true)"
+endef
+
+## Debian's Chromium, for the dashboard's browser test (tests/browser/).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	$(call apt_install,$(CHROMIUM),chromium fonts-liberation,the browser test)
+
+## Debian's PgBouncer, for the tests of the service behind it (tests/ops/test_pgbouncer.py); the
+## bench without it says why it has no PgBouncer figure.
+PGBOUNCER ?= /usr/sbin/pgbouncer
+pgbouncer:
+	$(call apt_install,$(PGBOUNCER),pgbouncer,the PgBouncer tests)
 
 ## Set up, start the embedded services unless URLs are set, migrate, seed on first start,
 ## and run web (http://127.0.0.1:8000), a Celery worker and beat. Ctrl-C stops them all.
@@ -47,7 +58,7 @@ manage: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(SERVICES) -- $(PY) manage.py $(ARGS)
 
 ## Set up, start the embedded services unless URLs are set, then lint, types and the tests.
-test: install chromium
+test: install chromium pgbouncer
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(SERVICES) --fast -- sh -c '$(VENV)/bin/mypy \

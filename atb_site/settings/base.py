@@ -5,13 +5,13 @@ which case DJANGO_SECRET_KEY is required and the secure-transport settings are o
 `python manage.py check --deploy --fail-level WARNING` passes. test.py overrides for speed.
 """
 
-import math
 from pathlib import Path
 from urllib.parse import quote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from atb_site.db import timeouts
 from atb_site.logs import log_format, logging_config
 from atb_site.settings.replicas import replica_databases
 
@@ -143,13 +143,24 @@ if env.bool("DATABASE_POOL", default=False):
         # a connection attempt does (its default of 30 s outlasts gunicorn's worker timeout).
         "timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
     }
-DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
 # PostgreSQL's JIT compiler for this service's sessions (atb_site/db/session.py): off unless set.
 DATABASE_JIT = env.bool("DATABASE_JIT", default=False)
+# --- PgBouncer in transaction mode (atb_site/db/pgbouncer.py) ----------------------------------
+# DATABASE_URL then names the pooler, and each kind of process connects to its kind's database on
+# it (<name>__web ...), whose connect_query sets that kind's timeouts. DATABASE_DIRECT_URL names
+# the server itself, for what outlives a transaction: the migrate and optimize locks, VACUUM,
+# pg_dump and pg_restore.
+DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
 if DATABASE_PGBOUNCER:
-    # PgBouncer in transaction mode cannot hold a server-side cursor across statements, nor
-    # (unless its max_prepared_statements is set) a prepared statement: atb_site.db's prepared
-    # cursors then bind on the server without preparing.
+    if not DATABASE_DIRECT_URL:
+        raise ImproperlyConfigured(
+            "DATABASE_PGBOUNCER=true needs DATABASE_DIRECT_URL, the PostgreSQL server's own URL "
+            "(locks that outlive a transaction, VACUUM and backups cannot go through PgBouncer)."
+        )
+    # No server-side cursor outlives its transaction's server connection, and PgBouncer before
+    # 1.21 (Debian 12 has 1.18) cannot keep a prepared statement: atb_site.db's prepared cursors
+    # then bind on the server without preparing.
     _db["DISABLE_SERVER_SIDE_CURSORS"] = True
     _db["OPTIONS"]["prepare_threshold"] = None
 DATABASES = {"default": _db}
@@ -324,38 +335,19 @@ for _name, _value in {
 
 
 def _seconds(name: str, default: float) -> float:
-    raw = env.str(name, default="").strip()
     try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ImproperlyConfigured(f"{name} must be 0 (none) or a number of seconds, not {value}")
-    return value
+        return timeouts.seconds(name, default)
+    except timeouts.TimeoutSettingError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 # PostgreSQL's statement, lock and idle-in-transaction timeouts for each kind of process, in
-# seconds, 0 for none (atb_site/db/session.py): DATABASE_<TIMEOUT>_<KIND>. The web's are short, as a
-# request must answer before gunicorn's worker timeout; a worker's leave room for refreshing
-# views and rollups; a command's (migrate, backups, dataset generation, the bench) have no
-# statement or lock timeout at all, only a limit on a session left idle inside a transaction.
-_SESSION_TIMEOUT_DEFAULTS = {
-    #          statement, lock, idle in transaction
-    "web": (10, 5, 30),
-    "worker": (1800, 60, 600),
-    "beat": (30, 10, 60),
-    "command": (0, 0, 3600),
-}
-DATABASE_SESSION_TIMEOUTS = {
-    kind: {
-        "statement_timeout": _seconds(f"DATABASE_STATEMENT_TIMEOUT_{kind.upper()}", statement),
-        "lock_timeout": _seconds(f"DATABASE_LOCK_TIMEOUT_{kind.upper()}", lock),
-        "idle_in_transaction_session_timeout": _seconds(
-            f"DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_{kind.upper()}", idle
-        ),
-    }
-    for kind, (statement, lock, idle) in _SESSION_TIMEOUT_DEFAULTS.items()
-}
+# seconds, 0 for none (atb_site/db/session.py): DATABASE_<TIMEOUT>_<KIND>, read and defaulted in
+# atb_site/db/timeouts.py, which the PgBouncer configuration reads too.
+try:
+    DATABASE_SESSION_TIMEOUTS = timeouts.from_environment()
+except timeouts.TimeoutSettingError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # Seconds a web request may wait on PostgreSQL before its connection is dropped and it answers
 # 503 (atb_site/db/deadline.py); 0: no deadline. Half of gunicorn's worker timeout by default, and
 # gunicorn refuses to start with one that is not shorter than its timeout.

@@ -18,7 +18,8 @@ from typing import Any
 import environ
 import psycopg
 from django.conf import settings
-from django.db import connection
+
+from atb_site.db.base import direct_settings_dict
 
 
 class BackupError(Exception):
@@ -38,8 +39,10 @@ class PgTarget:
 
     @classmethod
     def from_settings(cls, settings_dict: dict[str, Any] | None = None) -> "PgTarget":
-        """The database Django is configured with (the test database under pytest)."""
-        db = settings_dict if settings_dict is not None else connection.settings_dict
+        """The database Django is configured with (the test database under pytest); behind
+        PgBouncer, on the server itself (DATABASE_DIRECT_URL): pg_dump's snapshot and
+        pg_restore's session settings must stay on one session."""
+        db = settings_dict if settings_dict is not None else direct_settings_dict()
         options = {
             key: str(value)
             for key, value in (db.get("OPTIONS") or {}).items()

@@ -27,6 +27,7 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
+from atb_site.db.base import direct_settings_dict
 from audit.backups.pg import BackupError, find_pg_tool
 from audit.backups.restore import TRANSACTION_TIMEOUT_SINCE
 from audit.dbadmin.report import Report
@@ -113,7 +114,15 @@ def railway_verify(*, url: str | None = None, debug: bool | None = None) -> Repo
         return report
     report.add("url", "ok", shown, f"PostgreSQL, engine {connection.settings_dict['ENGINE']}")
 
-    mode, source = ssl_mode_configured(url=url, options=connection.settings_dict["OPTIONS"])
+    if settings.DATABASE_PGBOUNCER:
+        # PgBouncer is reached on the private network; the server, which it and the direct
+        # connections (locks, backups) reach, is what must require TLS.
+        url, options = settings.DATABASE_DIRECT_URL, direct_settings_dict()["OPTIONS"]
+    else:
+        options = connection.settings_dict["OPTIONS"]
+    mode, source = ssl_mode_configured(url=url, options=options)
+    if settings.DATABASE_PGBOUNCER:
+        source = source.replace("DATABASE_URL", "DATABASE_DIRECT_URL")
     if mode in SSL_REQUIRED:
         report.add("ssl", "ok", f"sslmode={mode}", f"TLS required ({source})", sslmode=mode)
     else:

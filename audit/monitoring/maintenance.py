@@ -1,13 +1,14 @@
-"""``POST /api/v1/database/optimize``: refresh the materialized views, then VACUUM (ANALYZE)
-every table and materialized view of our schemas, and record it (a system event).
+"""``POST /api/v1/database/optimize``: refresh the materialized views, then VACUUM (ANALYZE) every
+table and materialized view of our schemas, and record it (a system event).
 
-VACUUM cannot run inside a transaction block, so it runs on a connection of its own in
-autocommit mode, outside any transaction of the request. That connection also holds a session
-advisory lock for the whole run, so two runs never overlap (the second is refused at once), and
-a ``lock_timeout``: a table another session holds a conflicting lock on is skipped (and said so)
-rather than waited for. The views are refreshed first, since a CONCURRENTLY refresh leaves dead
-rows behind that the VACUUM then clears: audit imports no app above it, so the app that owns
-them registers its refresh here (analytics, in its AppConfig.ready).
+VACUUM cannot run inside a transaction block, so it runs on a connection of its own in autocommit
+mode, outside any transaction of the request, to the server itself (behind PgBouncer,
+DATABASE_DIRECT_URL: the session lock and setting below would not stay with one session). That
+connection also holds a session advisory lock for the whole run, so two runs never overlap (the
+second is refused at once), and a ``lock_timeout``: a table another session holds a conflicting
+lock on is skipped (and said so) rather than waited for. The views are refreshed first, since a
+CONCURRENTLY refresh leaves dead rows behind that the VACUUM then clears: audit imports no app
+above it, so the app that owns them registers its refresh here (analytics, in its AppConfig.ready).
 """
 
 import time
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from psycopg import errors, sql
 
-from audit.monitoring.probes import fresh_connection
+from audit.monitoring.probes import direct_connection
 from audit.services.records import system_event_record
 from trading.db import advisory_lock_key
 
@@ -99,7 +100,7 @@ def database_optimize(*, user: User) -> OptimizeReport:
     what was done. Raises OptimizeBusy when another run is under way."""
     started = time.perf_counter()
     report = OptimizeReport()
-    with fresh_connection() as conn:
+    with direct_connection() as conn:
         conn.execute("SELECT set_config('lock_timeout', %s, false)", [LOCK_TIMEOUT])
         row = conn.execute(
             "SELECT pg_try_advisory_lock(%s)", [advisory_lock_key(OPTIMIZE_LOCK)]

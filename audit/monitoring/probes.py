@@ -40,6 +40,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from atb_site.db import replicas
+from atb_site.db.base import direct_connection_params
 from audit.monitoring.store import redis_client
 from trading.redis_breaker import redis_attempt, redis_skipped
 
@@ -54,15 +55,22 @@ def _ms(start: float) -> float:
 
 def fresh_connection(*, alias: str = DEFAULT_DB_ALIAS, timeout: int | None = None) -> Any:
     """A new autocommit psycopg connection with the parameters of Django's ``alias`` (outside
-    Django's connection handling and any transaction). ``timeout``: connect and statement
-    timeout in seconds. The caller closes it."""
+    Django's connection handling and any transaction). ``timeout``: connect timeout in seconds,
+    and the statement timeout of a direct connection (its startup ``options``; behind PgBouncer
+    a session's setting would stay on a server connection other clients then get, so the
+    caller sets it per transaction: postgres_check). The caller closes it."""
     params = dict(connections[alias].get_connection_params())
     if timeout is not None:
         params["connect_timeout"] = max(int(timeout), 1)
-    conn = psycopg.connect(**params, autocommit=True)
-    if timeout is not None:
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", [f"{timeout}s"])
-    return conn
+        if not settings.DATABASE_PGBOUNCER:
+            params["options"] = f"{params.get('options', '')} -c statement_timeout={timeout}s"
+    return psycopg.connect(**params, autocommit=True)
+
+
+def direct_connection() -> Any:
+    """A new autocommit psycopg connection to the server itself, never through PgBouncer
+    (atb_site.db.base.direct_connection_params). The caller closes it."""
+    return psycopg.connect(**direct_connection_params(), autocommit=True)
 
 
 def postgres_check() -> dict[str, Any]:
@@ -70,7 +78,13 @@ def postgres_check() -> dict[str, Any]:
     timeout = int(getattr(settings, "HEALTH_DATABASE_TIMEOUT", 2))
     try:
         with fresh_connection(timeout=timeout) as conn:
-            conn.execute("SELECT 1").fetchone()
+            if settings.DATABASE_PGBOUNCER:  # the timeout for this transaction only
+                with conn.transaction():
+                    limit = f"{timeout}s"
+                    conn.execute("SELECT set_config('statement_timeout', %s, true)", [limit])
+                    conn.execute("SELECT 1").fetchone()
+            else:
+                conn.execute("SELECT 1").fetchone()
     except Exception as exc:
         log.warning("readiness: PostgreSQL check failed", exc_info=True)
         return {"status": "down", "latency_ms": _ms(start), "error": type(exc).__name__}

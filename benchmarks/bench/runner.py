@@ -24,6 +24,7 @@ from django.utils import timezone
 from benchmarks.bench.browser import dashboard_ops
 from benchmarks.bench.imports import momentum_import_measure, momentum_import_op
 from benchmarks.bench.pages import http_page_ops, page_operations, pages_unavailable
+from benchmarks.bench.pooled import pooled_single_op, pooled_singles
 from benchmarks.bench.reads import (
     SELECTOR_OPS,
     SKIPPED,
@@ -117,11 +118,12 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
         (_trade_batches_op(options), _trade_batches),
         (_candle_batches_op(options), _candle_batches),
     ]
+    pooled = pooled_single_op()
     report = BenchReport(
         quick=options.quick,
         database="-",
         environment={},
-        operations=[op for op, _ in ingestion],
+        operations=[ingestion[0][0], pooled, *(op for op, _ in ingestion[1:])],
         database_dropped=True,
     )
     report.environment = _environment(options)
@@ -154,12 +156,28 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
                             run(op, client, db, options, log)
 
                         attempt(op, measure_one, log)
+                    if pooled.available:
+
+                        def measure_pooled() -> None:
+                            pooled_singles(
+                                pooled,
+                                client,
+                                token=token,
+                                scratch=db,
+                                env=env,
+                                workers=options.workers,
+                                counts=(options.single_warmup, options.singles),
+                                folder=Path(tmp),
+                                log=log,
+                            )
+
+                        attempt(pooled, measure_pooled, log)
                 finally:
                     client.close()
     except _NothingToIngest:
         pass
     except Exception as exc:  # the scratch database or its server: report, go on
-        for op, _ in ingestion:
+        for op in report.operations:
             if op.available and not op.seconds:
                 failed(op, exc, log)
     if scratch is not None:

@@ -18,6 +18,7 @@ from analytics import tasks
 from analytics.models import BotDailyPerformance, PortfolioSnapshot
 from analytics.services import portfolio_snapshot_take, snapshot_bucket
 from atb_site.celery import enqueue_on_commit
+from atb_site.db.base import direct_settings_dict
 from audit.models import RiskEvent
 from audit.tasks import data_quality_check_task
 from tests.factories import make_bot, make_closed_trade, make_position
@@ -27,8 +28,10 @@ from trading.services.ingest import risk_metrics_backlog_mark
 
 
 def other_connection() -> psycopg.Connection:
-    """A second session on the test database, in autocommit (outside Django's connection)."""
-    settings = connection.settings_dict
+    """A second session on the test database, in autocommit (outside Django's connection), on
+    the server itself: behind PgBouncer a session-level lock taken here would otherwise stay on
+    a pooled server connection after this session ends."""
+    settings = direct_settings_dict()
     return psycopg.connect(
         dbname=settings["NAME"],
         host=settings["HOST"],

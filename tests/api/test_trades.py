@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -174,10 +175,12 @@ def test_the_token_look_up_and_the_upsert_are_prepared_on_the_connection(
     with CaptureQueriesContext(connection) as queries:
         bot_client.post(URL, trade(6, entry_time=entered.isoformat()), format="json")
 
-    # The look-up, and the upsert without the late trades' marking (which starts WITH).
+    # The look-up, and the upsert without the late trades' marking (which starts WITH); behind
+    # PgBouncer 1.18 (no max_prepared_statements) nothing is prepared (prepare_threshold None).
+    prepared = 0 if settings.DATABASE_PGBOUNCER else 1
     assert (_prepared('SELECT t."id", t."key_hash"'), _prepared("INSERT INTO trading.trades")) == (
-        1,
-        1,
+        prepared,
+        prepared,
     )
     assert Trade.objects.count() == 7
     upsert = [q["sql"] for q in queries.captured_queries if "INSERT INTO trading." in q["sql"]]

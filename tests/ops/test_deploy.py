@@ -42,7 +42,9 @@ def test_the_procfile_runs_release_web_worker_and_beat() -> None:
     lines = (ROOT / "Procfile").read_text().splitlines()
     processes = dict(line.split(": ", 1) for line in lines)
     assert processes == {
-        "release": "python manage.py migrate --noinput && python manage.py setup_periodic_tasks",
+        # --direct: behind PgBouncer, on the server itself (DATABASE_DIRECT_URL).
+        "release": "python manage.py migrate --noinput --direct "
+        "&& python manage.py setup_periodic_tasks",
         "web": "gunicorn atb_site.wsgi",
         # --quiet: no start-up banner, so that the output is log lines only (JSON in production).
         "worker": "celery -A atb_site --quiet worker",
@@ -85,7 +87,10 @@ def test_the_image_gets_the_postgresql_client_tools_of_one_documented_major_vers
     assert "PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin" in text
     assert "https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" in text
     assert "FROM python:3.12-slim-bookworm" in text
-    assert 'apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"' in text
+    assert (
+        'apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" pgbouncer'
+        in text
+    )
     for tool in ("pg_dump", "pg_restore", "psql"):  # the build fails if one is missing
         assert f'"${{PG_BIN_DIR}}/{tool}" --version' in text
     readme = (ROOT / "README.md").read_text()

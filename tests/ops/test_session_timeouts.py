@@ -193,18 +193,6 @@ def test_gunicorn_refuses_a_deadline_that_would_not_beat_its_worker_timeout(
     assert refusal == f"gunicorn: configuration error: {message}"
 
 
-def test_behind_pgbouncer_no_timeout_is_sent_but_keepalives_are() -> None:
-    # PgBouncer in transaction mode refuses startup options it does not track, and a SET would
-    # stay on a server connection other clients share: the role's settings apply (README).
-    assert _report("-c", AS_GUNICORN, DATABASE_PGBOUNCER="true") == {
-        "kind": "web",
-        "statement_timeout": "0",
-        "lock_timeout": "0",
-        "idle_in_transaction_session_timeout": "0",
-        **KEEPALIVES,
-    }
-
-
 def test_a_negative_timeout_stops_start_up_naming_the_variable() -> None:
     assert _refusal("import django; django.setup()", DATABASE_LOCK_TIMEOUT_WORKER="-1") == (
         "django.core.exceptions.ImproperlyConfigured: DATABASE_LOCK_TIMEOUT_WORKER must be 0 "
