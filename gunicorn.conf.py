@@ -4,16 +4,23 @@
 |---|---|---|
 | PORT | 8000 | listen on 0.0.0.0:PORT |
 | WEB_CONCURRENCY | 2 x CPUs + 1, at most 4 | worker processes |
-| GUNICORN_THREADS | 1 | threads per worker (more than 1: the gthread worker) |
+| GUNICORN_THREADS | 1 | request threads per worker |
 | GUNICORN_TIMEOUT | 30 | seconds a request may take before its worker is restarted |
 | DATABASE_REQUEST_DEADLINE | GUNICORN_TIMEOUT / 2 | must be shorter than GUNICORN_TIMEOUT |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 | seconds workers get to finish requests on a restart |
-| GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection from the proxy is kept |
+| GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection is kept (0: close each) |
 | GUNICORN_MAX_REQUESTS | 10000 | a worker is replaced after this many requests (0: never) |
 | GUNICORN_MAX_REQUESTS_JITTER | 5000 | up to this many more, so workers are not replaced together |
 | GUNICORN_PRELOAD | true | load the app once in the master; a new worker is a fork of it |
 | GUNICORN_ACCESS_LOG_FORMAT | see below | gunicorn's access-log format (its %(x)s atoms) |
 | LOG_FORMAT, LOG_LEVEL, DJANGO_DEBUG | as Django | error and access logs like Django's |
+
+The worker is gunicorn's threaded one (gthread), watched (atb_site/gunicorn_worker.py): it keeps
+a client's connection open between requests, for a bot's HTTP client (requests.Session, aiohttp,
+ccxt's) to reuse, which saves a single-trade POST the TCP handshake and accept a new connection
+per request cost with the sync worker (docs/BENCHMARKS.md). Its heartbeat is the start of the
+oldest running request, so a request stuck longer than GUNICORN_TIMEOUT still gets its worker
+killed and replaced, as a sync worker would be.
 
 Preloading makes replacing a worker (every GUNICORN_MAX_REQUESTS requests) a fork instead of
 loading Django again: about 0.8 s of CPU that, on a small machine, the other worker's requests
@@ -93,6 +100,7 @@ try:
     bind = f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
     workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
     threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+    worker_class = "atb_site.gunicorn_worker.WatchedThreadWorker"
     timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
     graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
     check_request_deadline(os.environ.get("DATABASE_REQUEST_DEADLINE", ""), timeout)

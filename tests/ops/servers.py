@@ -107,13 +107,13 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 @contextmanager
 def gunicorn_serving(
-    *, env: dict[str, str], port: int, output: IO[str]
+    *, env: dict[str, str], port: int, output: IO[str], app: str = "atb_site.wsgi"
 ) -> Iterator[subprocess.Popen[str]]:
-    """``gunicorn atb_site.wsgi`` as the Procfile runs it, with ``env``, once it accepts
-    connections on ``port``; its log into ``output``. Stopped (SIGTERM, then SIGKILL for its
-    whole session) on the way out."""
+    """``gunicorn atb_site.wsgi`` (or ``app``) as the Procfile runs it, with ``env``, once it
+    accepts connections on ``port``; its log into ``output``. Stopped (SIGTERM, then SIGKILL for
+    its whole session) on the way out."""
     server = subprocess.Popen(  # noqa: S603 - our own gunicorn with fixed arguments
-        [str(BIN / "gunicorn"), "atb_site.wsgi"],
+        [str(BIN / "gunicorn"), app],
         cwd=ROOT,
         env=env,
         stdout=output,

@@ -17,6 +17,8 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]
 
+from atb_site.gunicorn_worker import WatchedThreadWorker
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 GUNICORN_VARIABLES = (
@@ -129,6 +131,9 @@ def _gunicorn_config(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     return WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
 
 
+WATCHED_THREADS = "atb_site.gunicorn_worker.WatchedThreadWorker"
+
+
 def test_gunicorn_takes_its_settings_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -148,7 +153,7 @@ def test_gunicorn_takes_its_settings_from_the_environment(
         LOG_LEVEL="warning",
     )
     assert cfg.bind == ["0.0.0.0:9123"]
-    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (6, 4, "gthread")
+    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (6, 4, WATCHED_THREADS)
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (45, 20, 75)
     assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (500, 50, False)
     assert (cfg.accesslog, cfg.errorlog, cfg.access_log_format) == ("-", "-", "%(s)s %(U)s")
@@ -163,7 +168,9 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _gunicorn_config(monkeypatch)
     cpus = len(os.sched_getaffinity(0))
     assert cfg.bind == ["0.0.0.0:8000"]
-    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (min(2 * cpus + 1, 4), 1, "sync")
+    assert (cfg.workers, cfg.threads) == (min(2 * cpus + 1, 4), 1)
+    # Threaded, keeping connections alive, watched (tests/ops/test_stuck_request.py).
+    assert (cfg.worker_class_str, cfg.worker_class) == (WATCHED_THREADS, WatchedThreadWorker)
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (30, 30, 5)
     assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (10_000, 5_000, True)
     assert cfg.access_log_format == '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
