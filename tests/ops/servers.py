@@ -105,6 +105,14 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def gunicorn_workers(master: int) -> list[int]:
+    """The pids of gunicorn ``master``'s workers (its child processes), in order."""
+    found = subprocess.run(  # noqa: S603 - fixed arguments
+        ["/usr/bin/pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return sorted(map(int, found))
+
+
 @contextmanager
 def gunicorn_serving(
     *, env: dict[str, str], port: int, output: IO[str], app: str = "atb_site.wsgi"

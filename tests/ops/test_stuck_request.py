@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 
 from tests.factories import make_bot
-from tests.ops.servers import free_port, gunicorn_serving
+from tests.ops.servers import free_port, gunicorn_serving, gunicorn_workers
 from tests.ops.stuck_wsgi import STUCK_PATH
 from tests.ops.test_logging import _production_env
 from trading.services.tokens import bot_token_create
@@ -37,13 +37,7 @@ class Served:
     token: str
 
     def workers(self) -> list[int]:
-        found = subprocess.run(  # noqa: S603
-            ["/usr/bin/pgrep", "-P", str(self.gunicorn.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        return sorted(map(int, found))
+        return gunicorn_workers(self.gunicorn.pid)
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10 * GUNICORN_TIMEOUT)
