@@ -18,9 +18,10 @@
 The worker is gunicorn's threaded one (gthread), watched (atb_site/gunicorn_worker.py): it keeps
 a client's connection open between requests, for a bot's HTTP client (requests.Session, aiohttp,
 ccxt's) to reuse, which saves a single-trade POST the TCP handshake and accept a new connection
-per request cost with the sync worker (docs/BENCHMARKS.md). Its heartbeat is the start of the
-oldest running request, so a request stuck longer than GUNICORN_TIMEOUT still gets its worker
-killed and replaced, as a sync worker would be.
+per request cost with the sync worker (docs/BENCHMARKS.md). With one thread it serves the
+request in its main thread, as the sync worker does; with more, its heartbeat is the start of the
+oldest running request. Either way a request stuck longer than GUNICORN_TIMEOUT still gets its
+worker killed and replaced, as a sync worker would be.
 
 Preloading makes replacing a worker (every GUNICORN_MAX_REQUESTS requests) a fork instead of
 loading Django again: about 0.8 s of CPU that, on a small machine, the other worker's requests

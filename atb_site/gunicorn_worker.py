@@ -13,6 +13,8 @@ So this worker's heartbeat is the start of the oldest request still running (now
 is): the arbiter sees it age exactly as a sync worker's does while it serves a request, sends
 SIGABRT once it is older than GUNICORN_TIMEOUT ("WORKER TIMEOUT" in the log) and SIGKILL a
 second later when the stuck thread keeps the process from exiting, and starts a new worker.
+With one thread (the default) a request is served in the main thread itself, as by the sync
+worker, whose heartbeat then simply stops while it runs.
 A request waiting on PostgreSQL is answered 503 at DATABASE_REQUEST_DEADLINE before that
 (atb_site/db/deadline.py); this is the backstop for everything else.
 """
@@ -20,6 +22,7 @@ A request waiting on PostgreSQL is answered 503 at DATABASE_REQUEST_DEADLINE bef
 import os
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
@@ -29,6 +32,21 @@ class WatchedThreadWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._request_started: dict[int, float] = {}  # by request thread: time.monotonic()
+
+    def enqueue_req(self, conn: Any) -> None:
+        """With one thread (GUNICORN_THREADS=1, the default), a request is served in the main
+        thread, as the sync worker serves it: gthread's hand-off to a pool thread and back costs
+        two thread wake-ups a request, which a busy machine makes slow. The main thread does
+        not beat meanwhile, so the arbiter's timeout applies as to a sync worker."""
+        if self.cfg.threads > 1:
+            super().enqueue_req(conn)
+            return
+        done: Future[Any] = Future()
+        try:
+            done.set_result(self.handle(conn))
+        except Exception as exc:  # as a pool thread's future would hold it
+            done.set_exception(exc)
+        self.finish_request(conn, done)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         thread = threading.get_ident()
