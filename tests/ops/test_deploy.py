@@ -24,6 +24,7 @@ GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 GUNICORN_VARIABLES = (
     "PORT",
     "WEB_CONCURRENCY",
+    "GUNICORN_WORKER",
     "GUNICORN_THREADS",
     "GUNICORN_TIMEOUT",
     "GUNICORN_GRACEFUL_TIMEOUT",
@@ -180,6 +181,12 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert debug.logconfig_dict["handlers"]["console"]["formatter"] == "plain"
 
 
+def test_gunicorn_worker_chooses_threaded_or_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _gunicorn_config(monkeypatch, GUNICORN_WORKER="Threaded")
+    assert (cfg.threads, cfg.worker_class_str) == (1, WATCHED_THREADS)
+    assert _gunicorn_config(monkeypatch, GUNICORN_WORKER="sync").worker_class_str == "sync"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -187,6 +194,7 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, not 0"),
         ("PORT", "80a", "PORT must be a whole number, not '80a'"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of json, plain, not 'xml'"),
+        ("GUNICORN_WORKER", "gevent", "GUNICORN_WORKER must be sync or threaded, not 'gevent'"),
     ],
 )
 def test_a_bad_gunicorn_variable_stops_start_up_naming_it_in_one_line(
@@ -201,6 +209,20 @@ def test_a_bad_gunicorn_variable_stops_start_up_naming_it_in_one_line(
         runpy.run_path(str(GUNICORN_CONF))
     assert exit_.value.code == 1
     assert capsys.readouterr().err == f"gunicorn: configuration error: {message}\n"
+
+
+def test_a_sync_worker_with_threads_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GUNICORN_WORKER", "sync")
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(GUNICORN_CONF))
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        "gunicorn: configuration error: GUNICORN_WORKER=sync serves one request at a time: "
+        "GUNICORN_THREADS (4) wants threaded\n"
+    )
 
 
 PRODUCTION_STATIC = {

@@ -1,7 +1,8 @@
-"""The threaded worker (atb_site/gunicorn_worker.py) keeps the sync worker's guarantees: a
-request stuck in Python past GUNICORN_TIMEOUT gets its worker killed and replaced (gunicorn's
-own gthread worker keeps beating from its main thread and would hold the stuck thread for good),
-and GUNICORN_MAX_REQUESTS still replaces a worker whose client keeps its connection alive.
+"""The threaded worker (GUNICORN_WORKER=threaded, atb_site/gunicorn_worker.py) keeps the sync
+worker's guarantees: a request stuck in Python past GUNICORN_TIMEOUT gets its worker killed and
+replaced (gunicorn's own gthread worker keeps beating from its main thread and would hold the
+stuck thread for good), and GUNICORN_MAX_REQUESTS still replaces a worker whose client keeps
+its connection alive.
 
 A real gunicorn with production settings, serving the test database; the stuck request is
 tests/ops/stuck_wsgi.py's URL, a pure-Python loop no database deadline can cut.
@@ -57,6 +58,7 @@ def _serve(tmp_path: Path, **settings: str) -> Iterator[Served]:
     env = _production_env(
         PORT=str(port),
         GUNICORN_TIMEOUT=str(GUNICORN_TIMEOUT),
+        GUNICORN_WORKER="threaded",
         DATABASE_REQUEST_DEADLINE="1",
         DATABASE_URL=urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}")),
         **settings,
