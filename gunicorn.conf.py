@@ -4,16 +4,29 @@
 |---|---|---|
 | PORT | 8000 | listen on 0.0.0.0:PORT |
 | WEB_CONCURRENCY | 2 x CPUs + 1, at most 4 | worker processes |
-| GUNICORN_THREADS | 1 | threads per worker (more than 1: the gthread worker) |
+| GUNICORN_WORKER | threaded | threaded (keep-alive), or sync (one thread only) |
+| GUNICORN_THREADS | 1 | request threads per worker (more than 1: threaded) |
 | GUNICORN_TIMEOUT | 30 | seconds a request may take before its worker is restarted |
 | DATABASE_REQUEST_DEADLINE | GUNICORN_TIMEOUT / 2 | must be shorter than GUNICORN_TIMEOUT |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 | seconds workers get to finish requests on a restart |
-| GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection from the proxy is kept |
+| GUNICORN_KEEPALIVE | 5 | seconds an idle keep-alive connection is kept (0: close each) |
 | GUNICORN_MAX_REQUESTS | 10000 | a worker is replaced after this many requests (0: never) |
 | GUNICORN_MAX_REQUESTS_JITTER | 5000 | up to this many more, so workers are not replaced together |
 | GUNICORN_PRELOAD | true | load the app once in the master; a new worker is a fork of it |
 | GUNICORN_ACCESS_LOG_FORMAT | see below | gunicorn's access-log format (its %(x)s atoms) |
 | LOG_FORMAT, LOG_LEVEL, DJANGO_DEBUG | as Django | error and access logs like Django's |
+
+The worker (GUNICORN_WORKER=threaded) is gunicorn's threaded worker (gthread), watched
+(atb_site/gunicorn_worker.py): it keeps a client's connection open between requests, for a bot's
+HTTP client (requests.Session, aiohttp) to reuse, which saves a single-trade POST the TCP
+handshake and accept the sync worker's new connection per request costs, and about a fifth of
+its CPU (docs/BENCHMARKS.md). With one thread it serves the request in its main thread, as the
+sync worker does; with more, its heartbeat is the start of the oldest running request. Either
+way a request stuck longer than GUNICORN_TIMEOUT still gets its worker killed and replaced, as
+a sync worker would be. A kept connection stays with its worker, so a request can wait behind a
+long one there while another worker idles (the sync worker takes each request from the shared
+queue): two fleet runs of 100 bots each way on a busy machine showed no difference that its
+noise did not swamp (docs/BENCHMARKS.md, "Keep-alive"). GUNICORN_WORKER=sync is the old worker.
 
 Preloading makes replacing a worker (every GUNICORN_MAX_REQUESTS requests) a fork instead of
 loading Django again: about 0.8 s of CPU that, on a small machine, the other worker's requests
@@ -88,11 +101,29 @@ def check_request_deadline(raw: str, timeout: int) -> None:
         )
 
 
+WORKER_CLASSES = {"sync": "sync", "threaded": "atb_site.gunicorn_worker.WatchedThreadWorker"}
+
+
+def worker_class_for(raw: str, threads: int) -> str:
+    """GUNICORN_WORKER's class (threaded unless told): never gunicorn's own gthread, whose timeout
+    misses a stuck request thread."""
+    name = raw.strip().lower() or "threaded"
+    if name not in WORKER_CLASSES:
+        raise ValueError(f"GUNICORN_WORKER must be sync or threaded, not {raw!r}")
+    if name == "sync" and threads > 1:
+        raise ValueError(
+            f"GUNICORN_WORKER=sync serves one request at a time: GUNICORN_THREADS ({threads}) "
+            "wants threaded"
+        )
+    return WORKER_CLASSES[name]
+
+
 # A bad value stops start-up with one line naming the variable, as the settings' do.
 try:
     bind = f"0.0.0.0:{_env_int('PORT', 8000, minimum=1)}"
     workers = _env_int("WEB_CONCURRENCY", default_workers(), minimum=1)
     threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+    worker_class = worker_class_for(os.environ.get("GUNICORN_WORKER", ""), threads)
     timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
     graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
     check_request_deadline(os.environ.get("DATABASE_REQUEST_DEADLINE", ""), timeout)

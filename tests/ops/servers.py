@@ -105,15 +105,23 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def gunicorn_workers(master: int) -> list[int]:
+    """The pids of gunicorn ``master``'s workers (its child processes), in order."""
+    found = subprocess.run(  # noqa: S603 - fixed arguments
+        ["/usr/bin/pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return sorted(map(int, found))
+
+
 @contextmanager
 def gunicorn_serving(
-    *, env: dict[str, str], port: int, output: IO[str]
+    *, env: dict[str, str], port: int, output: IO[str], app: str = "atb_site.wsgi"
 ) -> Iterator[subprocess.Popen[str]]:
-    """``gunicorn atb_site.wsgi`` as the Procfile runs it, with ``env``, once it accepts
-    connections on ``port``; its log into ``output``. Stopped (SIGTERM, then SIGKILL for its
-    whole session) on the way out."""
+    """``gunicorn atb_site.wsgi`` (or ``app``) as the Procfile runs it, with ``env``, once it
+    accepts connections on ``port``; its log into ``output``. Stopped (SIGTERM, then SIGKILL for
+    its whole session) on the way out."""
     server = subprocess.Popen(  # noqa: S603 - our own gunicorn with fixed arguments
-        [str(BIN / "gunicorn"), "atb_site.wsgi"],
+        [str(BIN / "gunicorn"), app],
         cwd=ROOT,
         env=env,
         stdout=output,

@@ -17,11 +17,14 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]
 
+from atb_site.gunicorn_worker import WatchedThreadWorker
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 GUNICORN_VARIABLES = (
     "PORT",
     "WEB_CONCURRENCY",
+    "GUNICORN_WORKER",
     "GUNICORN_THREADS",
     "GUNICORN_TIMEOUT",
     "GUNICORN_GRACEFUL_TIMEOUT",
@@ -134,6 +137,9 @@ def _gunicorn_config(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     return WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
 
 
+WATCHED_THREADS = "atb_site.gunicorn_worker.WatchedThreadWorker"
+
+
 def test_gunicorn_takes_its_settings_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -153,7 +159,7 @@ def test_gunicorn_takes_its_settings_from_the_environment(
         LOG_LEVEL="warning",
     )
     assert cfg.bind == ["0.0.0.0:9123"]
-    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (6, 4, "gthread")
+    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (6, 4, WATCHED_THREADS)
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (45, 20, 75)
     assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (500, 50, False)
     assert (cfg.accesslog, cfg.errorlog, cfg.access_log_format) == ("-", "-", "%(s)s %(U)s")
@@ -168,7 +174,9 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _gunicorn_config(monkeypatch)
     cpus = len(os.sched_getaffinity(0))
     assert cfg.bind == ["0.0.0.0:8000"]
-    assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (min(2 * cpus + 1, 4), 1, "sync")
+    assert (cfg.workers, cfg.threads) == (min(2 * cpus + 1, 4), 1)
+    # Threaded, keeping connections alive, watched (tests/ops/test_stuck_request.py).
+    assert (cfg.worker_class_str, cfg.worker_class) == (WATCHED_THREADS, WatchedThreadWorker)
     assert (cfg.timeout, cfg.graceful_timeout, cfg.keepalive) == (30, 30, 5)
     assert (cfg.max_requests, cfg.max_requests_jitter, cfg.preload_app) == (10_000, 5_000, True)
     assert cfg.access_log_format == '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
@@ -178,6 +186,12 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert debug.logconfig_dict["handlers"]["console"]["formatter"] == "plain"
 
 
+def test_gunicorn_worker_chooses_threaded_or_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _gunicorn_config(monkeypatch, GUNICORN_WORKER="Threaded")
+    assert (cfg.threads, cfg.worker_class_str) == (1, WATCHED_THREADS)
+    assert _gunicorn_config(monkeypatch, GUNICORN_WORKER="sync").worker_class_str == "sync"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -185,6 +199,7 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be at least 1, not 0"),
         ("PORT", "80a", "PORT must be a whole number, not '80a'"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of json, plain, not 'xml'"),
+        ("GUNICORN_WORKER", "gevent", "GUNICORN_WORKER must be sync or threaded, not 'gevent'"),
     ],
 )
 def test_a_bad_gunicorn_variable_stops_start_up_naming_it_in_one_line(
@@ -199,6 +214,20 @@ def test_a_bad_gunicorn_variable_stops_start_up_naming_it_in_one_line(
         runpy.run_path(str(GUNICORN_CONF))
     assert exit_.value.code == 1
     assert capsys.readouterr().err == f"gunicorn: configuration error: {message}\n"
+
+
+def test_a_sync_worker_with_threads_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GUNICORN_WORKER", "sync")
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(GUNICORN_CONF))
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        "gunicorn: configuration error: GUNICORN_WORKER=sync serves one request at a time: "
+        "GUNICORN_THREADS (4) wants threaded\n"
+    )
 
 
 PRODUCTION_STATIC = {

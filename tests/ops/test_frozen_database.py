@@ -29,6 +29,7 @@ from tests.ops.servers import (
     PrivatePostgres,
     free_port,
     gunicorn_serving,
+    gunicorn_workers,
     pg_bin,
     private_postgres,
 )
@@ -74,13 +75,7 @@ class Web:
     log: Path
 
     def workers(self) -> list[int]:
-        found = subprocess.run(  # noqa: S603
-            ["/usr/bin/pgrep", "-P", str(self.gunicorn.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        return sorted(map(int, found))
+        return gunicorn_workers(self.gunicorn.pid)
 
     def get(self, path: str, token: str) -> tuple[int, dict[str, str], bytes, float]:
         return self.send("GET", path, token)
