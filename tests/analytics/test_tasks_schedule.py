@@ -15,6 +15,7 @@ OURS = [
     "analytics.heartbeat_stale_check",
     "audit.data_quality_check",
     "audit.db_backup",
+    "audit.market_data_maintenance",
 ]
 
 
@@ -51,6 +52,7 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "analytics.heartbeat_stale_check": "cron * * (UTC)",
         "audit.data_quality_check": "cron 7 * (UTC)",
         "audit.db_backup": "cron 17 * (UTC)",
+        "audit.market_data_maintenance": "cron 23 * (UTC)",
     }
     assert all(t.task == t.name and t.enabled for t in PeriodicTask.objects.all())
 
