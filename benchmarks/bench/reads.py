@@ -101,8 +101,8 @@ SELECTOR_OPS: dict[str, tuple[str, Target | None]] = {
         Target("p50", "<", 5),
     ),
     "portfolio_summary": ("portfolio summary (selector)", Target("p50", "<", 20)),
-    "candles_day": ("one day of 1m candles, one market (selector)", None),
-    "candles_month": ("one month of 1m candles, one market (selector)", None),
+    "candles_day": ("one day of 1m candles, one market (selector)", Target("p50", "<", 2)),
+    "candles_month": ("one month of 1m candles, one market (selector)", Target("p50", "<", 60)),
     "views_refresh": ("refresh both materialized views", Target("p50", "<", 2000)),
     "risk_rollup_today": ("today's risk rollup, every bot", Target("p50", "<", 100)),
 }

@@ -18,7 +18,13 @@ from benchmarks.bench.scratch import PgServer, database_exists
 from tests.benchmarks.running import run_bench
 
 INGESTION = {"trade_single_post", "trade_batch_post", "candle_batch_post", "momentum_import"}
-PAGES = {"trade_list_api", "admin_trade_list", "dashboard_page", "dashboard_bot_page"}
+PAGES = {
+    "trade_list_api",
+    "admin_trade_list",
+    "candles_day_api",
+    "dashboard_page",
+    "dashboard_bot_page",
+}
 # An operation over another issue's module is "not available" until that module is there.
 NEEDS = {
     "bot_summary": ("analytics.selectors", "bot_summary"),
