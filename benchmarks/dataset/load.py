@@ -21,6 +21,7 @@ from benchmarks.dataset.columns import Table
 from benchmarks.dataset.spec import DatasetSpec
 from benchmarks.dataset.tables import dataset_tables
 from trading.services.partitions import (
+    market_data_partition_keys_named,
     market_data_partitions_ahead,
     market_data_partitions_cluster,
     market_data_partitions_create,
@@ -156,6 +157,7 @@ def dataset_load(*, spec: DatasetSpec, replace: bool = False, log: Log = print) 
         for table, name, _kind, definition in reversed(constraints):  # unique before foreign
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             clock.lap(f"constraint {table}.{name}", quiet=True)
+        market_data_partition_keys_named()
         for table in tables:
             if any(c.name == "id" for c in table.columns):
                 cursor.execute(

@@ -25,6 +25,7 @@ from tests.test_config_limits_migration import migrate
 from trading.models import MarketData
 from trading.services.market import market_data_insert_many
 from trading.services.partitions import (
+    market_data_partition_keys_named,
     market_data_partitions,
     market_data_partitions_create,
     partition_name,
@@ -381,3 +382,21 @@ def test_retention_unset_keeps_everything(db: None, settings: SettingsWrapper) -
     assert report.dropped == []
     assert "market_data_p2001_01" in names()
     assert not SystemEvent.objects.filter(event_type="market_data_months_dropped").exists()
+
+
+def test_keys_added_to_the_parent_later_get_the_partitions_names(db: None) -> None:
+    """As the data set's loader does around its COPY: the candle key dropped and added again;
+    PostgreSQL names the partitions' parts itself, and they are renamed to the convention."""
+    market_data_partitions_create(months=[date(2013, 4, 1)])
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE trading.market_data DROP CONSTRAINT market_data_candle_uniq")
+        cursor.execute(
+            "ALTER TABLE trading.market_data ADD CONSTRAINT market_data_candle_uniq "
+            "UNIQUE (symbol, exchange, timeframe, ts)"
+        )
+    assert scalar("SELECT to_regclass('trading.market_data_candle_uniq_p2013_04')") is None
+    assert market_data_partition_keys_named() >= 1
+    assert scalar("SELECT to_regclass('trading.market_data_candle_uniq_p2013_04')::text") == (
+        "trading.market_data_candle_uniq_p2013_04"
+    )
+    assert market_data_partition_keys_named() == 0

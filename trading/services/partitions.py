@@ -86,6 +86,33 @@ def partition_ddl(month: date) -> list[str]:
     ]
 
 
+def market_data_partition_keys_named() -> int:
+    """Give each partition's part of the parent's keys its conventional name (partition_ddl's):
+    a key added to the parent after its partitions (the data set's loader drops and adds
+    market_data_candle_uniq around its COPY) gets names PostgreSQL makes up. How many renamed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.relname, c.relname, t.relname
+            FROM pg_class p
+            JOIN pg_inherits i ON i.inhparent = p.oid
+            JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_index x ON x.indexrelid = c.oid
+            JOIN pg_class t ON t.oid = x.indrelid
+            WHERE p.oid IN ('trading.market_data_pkey'::regclass,
+                            'trading.market_data_candle_uniq'::regclass)
+            """
+        )
+        wrong = [
+            (index, f"{key}{table.removeprefix('market_data')}")
+            for key, index, table in cursor.fetchall()
+            if index != f"{key}{table.removeprefix('market_data')}"
+        ]
+        for index, name in wrong:
+            cursor.execute(f"ALTER INDEX {SCHEMA}.{index} RENAME TO {name}")
+    return len(wrong)
+
+
 def _existing(names: list[str]) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
