@@ -114,6 +114,10 @@ def test_the_migration_partitions_a_populated_table_keeping_every_row() -> None:
             == "p"
         )
         months = {p.month for p in market_data_partitions()}
+        # Copied in key order: the closed months count as clustered, the future one not.
+        clustered = {p.month: p.clustered for p in market_data_partitions()}
+        assert clustered[date(1970, 1, 1)] and clustered[date(2025, 12, 1)]
+        assert not clustered[date(9998, 12, 1)]
         assert {date(1970, 1, 1), date(2025, 12, 1), date(2026, 1, 1), date(9998, 12, 1)} <= months
         # Every row in its month's partition, none anywhere else.
         assert (

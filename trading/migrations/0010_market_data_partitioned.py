@@ -10,7 +10,8 @@ The conversion, in the migration's transaction: the table is renamed aside, the 
 table made LIKE it (columns in the same order, CHECKs), a partition made for each month that
 holds candles and for this month and the next two, the rows copied in the candle key's order (so
 each month starts clustered: one market's candles on neighbouring pages), the keys built after
-the copy, the sequence moved past the largest id, and the old table dropped. The reverse does
+the copy, the months closed by now marked clustered (their rows are in key order already), the
+sequence moved past the largest id, and the old table dropped. The reverse does
 the same the other way. The model is unchanged: Django's state needs no operation.
 """
 
@@ -88,6 +89,17 @@ def forward(apps, schema_editor) -> None:
                 "UNIQUE (symbol, exchange, timeframe, ts)"
             )
         cursor.execute(KEYS.format(table=NEW, pkey="market_data_pkey", pk="id, ts"))
+        # The copy wrote each month in the candle key's order: the months closed by now (a day
+        # after their end, as the maintenance task counts) are marked clustered on that key, so
+        # the task does not rewrite the whole history once more.
+        cursor.execute("SELECT (now() AT TIME ZONE 'UTC' - interval '1 day')::date")
+        (closed_before,) = cursor.fetchone()
+        for month in months:
+            if _next(month) <= closed_before:
+                cursor.execute(
+                    f"ALTER TABLE trading.market_data_p{month:%Y_%m} "
+                    f"CLUSTER ON market_data_candle_uniq_p{month:%Y_%m}"
+                )
         cursor.execute(
             f"SELECT setval('trading.market_data_id_seq', coalesce(max(id), 0) + 1, false) FROM {OLD}"  # noqa: S608
         )
