@@ -107,7 +107,7 @@ def candles_store(paths: list[Path], start: datetime, *, first: int) -> int:
                 )
         cursor.execute("SELECT min(ts), max(ts) FROM demo_candles")
         first_ts, last_ts = cursor.fetchone() or (None, None)
-        if first_ts is not None:  # the partitions of their months
+        if first_ts is not None and last_ts is not None:  # the partitions of their months
             market_data_partitions_create(months=months_between(first_ts, last_ts))
         cursor.execute(
             f"INSERT INTO {table} ({_COLUMNS}, indicators) "  # noqa: S608 - no input in it
