@@ -6,17 +6,24 @@ from typing import Any
 
 from celery import shared_task
 from django.db import connection
+from django.utils import timezone
 
 from audit.backups.dump import backup_create
 from audit.backups.retention import backup_prune
 from audit.scheduled import scheduled_run
 from audit.services import data_quality_check
+from audit.services.market_data import market_data_maintain
 
 DATA_QUALITY_CHECK = "audit.data_quality_check"
 DB_BACKUP = "audit.db_backup"
+MARKET_DATA_MAINTENANCE = "audit.market_data_maintenance"
 
 # The slot of each scheduled task: its beat entry fires once in each such period of the clock.
-PERIODS = {DATA_QUALITY_CHECK: timedelta(hours=1), DB_BACKUP: timedelta(hours=1)}
+PERIODS = {
+    DATA_QUALITY_CHECK: timedelta(hours=1),
+    DB_BACKUP: timedelta(hours=1),
+    MARKET_DATA_MAINTENANCE: timedelta(hours=1),
+}
 
 
 @shared_task(name=DATA_QUALITY_CHECK, acks_late=True, bind=True, max_retries=None)
@@ -50,3 +57,21 @@ def db_backup_task(self: Any, due: str | None = None) -> int | None:
     if not backup.verified:
         raise RuntimeError(f"backup {backup.pk} failed: {backup.error}")
     return backup.pk
+
+
+@shared_task(name=MARKET_DATA_MAINTENANCE, acks_late=True, bind=True, max_retries=None)
+def market_data_maintenance_task(self: Any, due: str | None = None) -> dict[str, Any] | None:
+    """trading.market_data's partitions: this month's and the next two made, closed months
+    clustered, months past MARKET_DATA_RETENTION_DAYS dropped (audit/services/market_data.py).
+    Returns what it did, None if not run."""
+    every = PERIODS[MARKET_DATA_MAINTENANCE]
+    with scheduled_run(self, lock=MARKET_DATA_MAINTENANCE, every=every, due=due) as slot:
+        if slot is None:
+            return None
+        report = market_data_maintain(now=timezone.now())
+    return {
+        "created": report.created,
+        "clustered": report.clustered,
+        "dropped": [d.as_json() for d in report.dropped],
+        "drop_postponed": report.drop_postponed,
+    }

@@ -6,6 +6,7 @@ from itertools import count
 from typing import Any
 
 from trading.models import Bot, MarketData, Order, OrderFill, Position, Signal, Trade
+from trading.services.partitions import market_data_partitions_create, month_of
 
 _seq = count(1)
 
@@ -79,6 +80,8 @@ def make_candle(**fields: Any) -> MarketData:
         "volume": Decimal("12.5"),
     }
     values.update(fields)
+    # The ingest paths make a month's partition on demand; a row written by the ORM needs it too.
+    market_data_partitions_create(months=[month_of(values["ts"])])
     return MarketData.objects.create(**values)
 
 

@@ -79,6 +79,12 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         "pg_dump of the database, checked, then retention (BACKUP_KEEP_*).",
         crontab_minute="17",
     ),
+    ScheduledTask(
+        audit_tasks.MARKET_DATA_MAINTENANCE,
+        "trading.market_data's monthly partitions: made ahead, closed months clustered, months "
+        "past MARKET_DATA_RETENTION_DAYS dropped (a system event says which).",
+        crontab_minute="23",
+    ),
 )
 
 

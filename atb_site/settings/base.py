@@ -313,6 +313,16 @@ BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
 BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
 
+# --- Market data (trading/services/partitions.py) ----------------------------------------------
+# Whole months of candles that ended more than this many days ago are dropped by the hourly
+# maintenance task (a system event says which). Unset: every candle is kept.
+MARKET_DATA_RETENTION_DAYS: int | None = env.int("MARKET_DATA_RETENTION_DAYS", default=None)
+if MARKET_DATA_RETENTION_DAYS is not None and MARKET_DATA_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"MARKET_DATA_RETENTION_DAYS must be a number of days of at least 1 (or unset: keep "
+        f"every candle), not {MARKET_DATA_RETENTION_DAYS}"
+    )
+
 # --- Probes and metrics (audit/monitoring/views.py and its neighbours) ------------------------
 # A PostgreSQL that does not answer must fail a connection attempt fast (libpq waits forever by
 # default): requests then get 503 (MonitoringMiddleware) instead of hanging.

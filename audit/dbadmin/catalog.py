@@ -97,13 +97,22 @@ def catalog_read(connection: BaseDatabaseWrapper, *, schemas: list[str]) -> Cata
     with connection.cursor() as cursor:
         cursor.execute(
             """
+            WITH estimates AS (
+                SELECT c.oid, GREATEST(c.reltuples, COALESCE(s.n_live_tup, 0), 0) AS rows
+                FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+            )
+            -- A partition is its table's (trading.market_data's months): not a relation of
+            -- its own, its rows counted in its table's estimate.
             SELECT n.nspname || '.' || c.relname, c.relkind,
-                   GREATEST(c.reltuples, COALESCE(s.n_live_tup, 0), 0)::bigint,
+                   CASE WHEN c.relkind = 'p' THEN (
+                       SELECT COALESCE(sum(e.rows), 0) FROM pg_inherits i
+                       JOIN estimates e ON e.oid = i.inhrelid WHERE i.inhparent = c.oid
+                   ) ELSE (SELECT e.rows FROM estimates e WHERE e.oid = c.oid) END::bigint,
                    c.relkind <> 'm' OR c.relispopulated
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%s)
+              AND NOT c.relispartition
             """,
             [schemas],
         )
@@ -119,7 +128,7 @@ def catalog_read(connection: BaseDatabaseWrapper, *, schemas: list[str]) -> Cata
             JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%s)
-              AND a.attnum > 0 AND NOT a.attisdropped
+              AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """,
             [schemas],

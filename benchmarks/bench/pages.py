@@ -1,5 +1,5 @@
-"""Reads through HTTP: the trade list endpoint, the admin's trade list page, the dashboard's
-portfolio page and the busiest bot's page.
+"""Reads through HTTP: the trade list endpoint, the admin's trade list page, a day of one
+market's candles, the dashboard's portfolio page and the busiest bot's page.
 
 A gunicorn serves the configured database (the data set) with production settings (only static
 files come from the source folders: ``benchmarks.server_settings``). The bench signs in as
@@ -15,8 +15,10 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from django.conf import settings
@@ -37,7 +39,7 @@ from benchmarks.bench.reads import (
     ms_op,
     unavailable,
 )
-from benchmarks.bench.report import Operation
+from benchmarks.bench.report import Operation, Target
 from benchmarks.bench.scratch import BenchError, PgServer, gunicorn_server, server_env
 from benchmarks.server_settings_static import PLAIN_STATICFILES
 from trading.models import ApiToken
@@ -45,6 +47,7 @@ from trading.services.tokens import PREFIX_LENGTH, TOKEN_PREFIX, token_hash
 
 Log = Callable[[str], None]
 TRADES_URL = "/api/v1/trades/"
+CANDLES_URL = "/api/v1/market-data/"
 ADMIN_TRADES_URL = "/admin/trading/trade/"
 SERVER_SETTINGS = "benchmarks.server_settings"
 
@@ -161,6 +164,12 @@ def page_operations(
                     {"Authorization": bearer},
                 ),
                 (http_ops[1], ADMIN_TRADES_URL, {"HTTP_COOKIE": cookie}, {"Cookie": cookie}),
+                (
+                    http_ops[2],
+                    candles_day_url(subject),
+                    {"HTTP_AUTHORIZATION": bearer},
+                    {"Authorization": bearer},
+                ),
             ]
             replays: dict[str, Replay] = {}
             requests = [r for r in requests if r[0].available]
@@ -227,11 +236,32 @@ def _measure_http(
     log(f"{op.name}: {len(op.seconds)} requests")
 
 
+def candles_day_url(subject: Subject) -> str:
+    """The subject market's last day of 1m candles, one page (the selector's candles_day)."""
+    query = urlencode(
+        {
+            "symbol": subject.symbol,
+            "exchange": subject.exchange,
+            "timeframe": "1m",
+            "start": (subject.candles_end - timedelta(days=1)).isoformat(),
+            "end": subject.candles_end.isoformat(),
+            "limit": 1440,
+        }
+    )
+    return f"{CANDLES_URL}?{query}"
+
+
 def http_page_ops() -> list[Operation]:
-    """The reads through gunicorn, with issue 19's ceilings on their ratio to their SQL."""
+    """The reads through gunicorn, with issue 19's ceilings on their ratio to their SQL and
+    issue 15's target for the day of candles."""
     return [
         ms_op("trade_list_api", "GET trades/ (a bot's newest 100, HTTP)", max_ratio=2.5),
         ms_op("admin_trade_list", "admin trade list page (HTTP, superuser)", max_ratio=5.0),
+        ms_op(
+            "candles_day_api",
+            "GET market-data/ (one day of 1m candles, one market, HTTP)",
+            Target("p50", "<", 2),
+        ),
     ]
 
 

@@ -121,8 +121,8 @@ SELECTOR_OPS: dict[str, tuple[str, Target | None]] = {
         Target("p50", "<", 5),
     ),
     "portfolio_summary": ("portfolio summary (selector)", Target("p50", "<", 20)),
-    "candles_day": ("one day of 1m candles, one market (selector)", None),
-    "candles_month": ("one month of 1m candles, one market (selector)", None),
+    "candles_day": ("one day of 1m candles, one market (selector)", Target("p50", "<", 2)),
+    "candles_month": ("one month of 1m candles, one market (selector)", Target("p50", "<", 60)),
     "candles_year_1h": (
         "one year of 1h candles, one market (derived; backlog probe + selector, as the GET)",
         Target("p50", "<", 15),

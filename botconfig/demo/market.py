@@ -12,6 +12,7 @@ from django.db import connection
 from botconfig.demo.specs import EXCHANGE, ONE, SEED, Market
 from trading.models import MarketData, Timeframe
 from trading.services.candles_derived import derived_candles_mark_spans
+from trading.services.partitions import market_data_partitions_create, months_between
 
 REGIME_MINUTES = 720  # the trend may turn twice a day
 DRIFT = 0.03  # a regime's drift per minute, in standard deviations of the one-minute return
@@ -105,6 +106,10 @@ def candles_store(paths: list[Path], start: datetime, *, first: int) -> int:
                         "\t".join(map(str, row)) + "\n" for row in candle_rows(path, start, first)
                     )
                 )
+        cursor.execute("SELECT min(ts), max(ts) FROM demo_candles")
+        first_ts, last_ts = cursor.fetchone() or (None, None)
+        if first_ts is not None and last_ts is not None:  # the partitions of their months
+            market_data_partitions_create(months=months_between(first_ts, last_ts))
         cursor.execute(
             f"INSERT INTO {table} ({_COLUMNS}, indicators) "  # noqa: S608 - no input in it
             f"SELECT {_COLUMNS}, '{{}}'::jsonb FROM demo_candles ORDER BY symbol, ts "

@@ -44,6 +44,7 @@ SCHEDULED_TASKS: list[Any] = [
     tasks.heartbeat_stale_check_task,
     tasks.derived_candles_catch_up_task,
     audit_tasks.data_quality_check_task,
+    audit_tasks.market_data_maintenance_task,
 ]
 PERIODS = {**tasks.PERIODS, **audit_tasks.PERIODS}
 # The slot each task's message sent at 09:07:31.25 is due for.
@@ -57,6 +58,7 @@ SLOTS = {
     "analytics.derived_candles_catch_up": datetime(2026, 12, 7, 9, 7, tzinfo=UTC),
     "audit.data_quality_check": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
     "audit.db_backup": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+    "audit.market_data_maintenance": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
 }
 
 

@@ -16,6 +16,7 @@ OURS = [
     "analytics.derived_candles_catch_up",
     "audit.data_quality_check",
     "audit.db_backup",
+    "audit.market_data_maintenance",
 ]
 
 
@@ -53,6 +54,7 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "analytics.derived_candles_catch_up": "cron * * (UTC)",
         "audit.data_quality_check": "cron 7 * (UTC)",
         "audit.db_backup": "cron 17 * (UTC)",
+        "audit.market_data_maintenance": "cron 23 * (UTC)",
     }
     assert all(t.task == t.name and t.enabled for t in PeriodicTask.objects.all())
 

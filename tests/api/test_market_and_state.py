@@ -29,6 +29,7 @@ from trading.redis_breaker import redis_client, redis_key
 from trading.selectors.market import RANGE_SQL, market_latest
 from trading.services import live_state, market
 from trading.services.market import InsertCounts, market_data_insert_many
+from trading.services.partitions import market_data_partitions_create, month_of
 
 pytestmark = pytest.mark.django_db
 
@@ -378,6 +379,8 @@ def test_a_range_is_read_in_time_order_in_two_queries(
 
 
 def test_the_range_scan_uses_the_unique_index() -> None:
+    """On the month's partition only: its index of market_data_candle_uniq, in order."""
+    market_data_partitions_create(months=[month_of(T0)])
     params: dict[str, Any] = {
         "symbol": "BTC/USDT",
         "exchange": "binance",
@@ -385,12 +388,19 @@ def test_the_range_scan_uses_the_unique_index() -> None:
         "start": T0,
         "end": T0 + timedelta(days=1),
         "limit": 1000,
+        "head": "{",
     }
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: see the plan it gets
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(f"EXPLAIN {RANGE_SQL}", params)
         plan = "\n".join(line for (line,) in cursor.fetchall())
-    assert "Index Scan using market_data_candle_uniq" in plan
+    # The page, then the probe past its last candle: each on January's partition alone.
+    scans = [
+        line.split(" on ")[-1].split()[0] for line in plan.splitlines() if "Scan using" in line
+    ]
+    assert scans == ["market_data_p2026_01", "market_data_p2026_01"]
+    assert plan.count("Scan using market_data_candle_uniq_p2026_01 on market_data_p2026_01") == 2
     assert "Sort" not in plan
 
 
@@ -955,6 +965,7 @@ def test_when_the_new_candles_were_stored_meanwhile_they_are_skipped(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_waits_for_a_racing_one_and_skips_what_it_stored() -> None:
+    market_data_partitions_create(months=[month_of(T0)])  # the racing batch's, committed
     db = connection.settings_dict
     other = psycopg.connect(
         dbname=db["NAME"],

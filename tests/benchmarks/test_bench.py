@@ -27,7 +27,13 @@ INGESTION = {
     "candle_batch_post",
     "momentum_import",
 }
-PAGES = {"trade_list_api", "admin_trade_list", "dashboard_page", "dashboard_bot_page"}
+PAGES = {
+    "trade_list_api",
+    "admin_trade_list",
+    "candles_day_api",
+    "dashboard_page",
+    "dashboard_bot_page",
+}
 # An operation over another issue's module is "not available" until that module is there.
 NEEDS = {
     "bot_summary": ("analytics.selectors", "bot_summary"),

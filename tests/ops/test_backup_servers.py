@@ -108,7 +108,8 @@ def command(*args: str, url: str, backups: Path, **env: str) -> subprocess.Compl
 
 
 def table_columns(url: str) -> dict[str, list[tuple[str, str]]]:
-    """Every ordinary table outside the system schemas: its columns (name, type) in order."""
+    """Every table holding rows outside the system schemas (a partitioned table's are its
+    partitions'): its columns (name, type) in order."""
     rows = sql(
         url,
         "SELECT c.table_schema || '.' || c.table_name, c.column_name, c.data_type"
@@ -116,6 +117,9 @@ def table_columns(url: str) -> dict[str, list[tuple[str, str]]]:
         " ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
         " WHERE t.table_type = 'BASE TABLE'"
         " AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
+        # A partitioned table (trading.market_data) holds no rows: its partitions do.
+        " AND (quote_ident(t.table_schema) || '.' || quote_ident(t.table_name))::regclass"
+        " NOT IN (SELECT oid FROM pg_class WHERE relkind = 'p')"
         " ORDER BY 1, c.ordinal_position",
     )
     tables: dict[str, list[tuple[str, str]]] = {}

@@ -4,6 +4,7 @@ the end-to-end run of the command works on a scratch database."""
 
 import json
 import re
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -15,7 +16,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from audit.dbadmin import canonical_type, database_verify
 from audit.dbadmin.verify import EXACT_COUNT_BELOW, MATERIALIZED_VIEWS, TRIGGERS
-from tests.factories import make_bot, make_trade
+from tests.factories import make_bot, make_candle, make_trade
 from tests.ops.dbadmin_support import manage, scratch_database, sql
 from trading.models import Trade
 
@@ -334,3 +335,25 @@ def test_a_server_that_does_not_answer_fails_at_the_connection_and_stops_there()
         'cannot connect: connection failed: connection to server at "127.0.0.1", port 1 failed'
     )
     assert lines[4:] == ["", "FAILED: 1 error, 0 warnings"]
+
+
+def test_market_data_partitions_are_its_own_and_its_estimate_sums_theirs() -> None:
+    """trading.market_data's months are not strays; a big table's estimate is its months'."""
+    make_candle(ts=datetime(2026, 1, 5, tzinfo=UTC))
+    make_candle(ts=datetime(2026, 2, 5, tzinfo=UTC))
+    assert [p for p in problems() if "market_data" in p[2]] == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = %s WHERE oid IN "
+            "('trading.market_data_p2026_01'::regclass, 'trading.market_data_p2026_02'::regclass)",
+            [EXACT_COUNT_BELOW * 2],
+        )
+    counts = {c["table"]: c for c in database_verify().facts["row_counts"]}
+    assert counts["trading.market_data"] == {
+        "table": "trading.market_data",
+        "rows": EXACT_COUNT_BELOW * 4,
+        "estimated": True,
+    }
+    assert not any(name.startswith("trading.market_data_p") for name in counts)
+    exact = {c["table"]: c for c in database_verify(exact=True).facts["row_counts"]}
+    assert exact["trading.market_data"]["rows"] == 2

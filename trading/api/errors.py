@@ -68,7 +68,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # such as a foreign key or a uniqueness across requests): the client's input, not a 500.
         cause = getattr(exc, "__cause__", None)
         diag = getattr(cause, "diag", None)
-        constraint = getattr(diag, "constraint_name", None)
+        constraint = constraint_of(diag)
         message = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
         return Response(
             {
@@ -112,8 +112,17 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return page_not_found(request, exception)
 
 
+_PARTITION_SUFFIX = re.compile(r"_p[0-9]{4}_[0-9]{2}$")
 # COPY names the column of a value it cannot read: "COPY market_data, line 3, column symbol: ..."
 _COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
+
+
+def constraint_of(diag: Any) -> str | None:
+    """The constraint PostgreSQL named, a partition's own key read as its table's: the parent's
+    constraint name and the month, market_data_candle_uniq_p2026_12 (trading.services.partitions),
+    is market_data_candle_uniq."""
+    constraint = getattr(diag, "constraint_name", None)
+    return _PARTITION_SUFFIX.sub("", constraint) if constraint else None
 
 
 def refused_field(diag: Any) -> str | None:
@@ -125,7 +134,7 @@ def refused_field(diag: Any) -> str | None:
     column = getattr(diag, "column_name", None)
     if column:
         return str(column)
-    constraint = getattr(diag, "constraint_name", None)
+    constraint = constraint_of(diag)
     if constraint and constraint in _constraint_fields():
         return _constraint_fields()[constraint]
     match = _COPY_COLUMN.search(getattr(diag, "context", None) or "")

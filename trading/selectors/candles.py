@@ -44,7 +44,7 @@ def candle_json_sql(*, head: str, row: str, indicators: str) -> str:
 # among the first limit + 1 served has at most limit + 1 served and limit + 1 sent ones
 # before it. Both reads are range scans of their primary or unique index.
 #
-# The page's JSON is the same text PAGE_JSON_SQL writes (json_agg of json_build_object:
+# The page's JSON is the same text RANGE_SQL writes (json_agg of json_build_object's:
 # '{"key" : value, ...}' joined by ', '), written by concatenation, about half the time
 # json_build_object takes; a derived candle of 1h and longer brings its text along
 # (``candle_json``), which halves that again: a year of 1h candles is 8,760 of them.

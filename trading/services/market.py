@@ -43,12 +43,13 @@ from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg import Copy
-from psycopg.errors import DeadlockDetected, UniqueViolation
+from psycopg.errors import CheckViolation, DeadlockDetected, UniqueViolation
 
 from trading.models import Timeframe
 from trading.selectors.market import market_latest_for_keys
 from trading.services.candles_derived import derived_candles_mark
 from trading.services.live_state import MarketKey, price_cache_update
+from trading.services.partitions import market_data_partitions_create, month_of
 
 # A candle as the ingest path carries it, in the column order of the statements below:
 # symbol, exchange, timeframe, ts, then open, high, low, close and volume as decimal text (read
@@ -67,7 +68,8 @@ TIMEFRAME_SECONDS: dict[str, int] = {
 _COLUMNS = "symbol, exchange, timeframe, ts, open, high, low, close, volume, indicators"
 
 # Does any market of the batch hold a candle within the batch's span of it? One index range
-# probe per market.
+# probe per market. And which months of the spans have no partition yet (partitions.py): a
+# catalog lookup per month, in the same round trip.
 OVERLAP_SQL = """
 SELECT EXISTS (
     SELECT FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
@@ -77,6 +79,14 @@ SELECT EXISTS (
         WHERE m.symbol = k.symbol AND m.exchange = k.exchange AND m.timeframe = k.timeframe
           AND m.ts BETWEEN k.first AND k.last
     )
+), ARRAY(
+    SELECT DISTINCT m::date FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS k(first, last)
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('month', k.first AT TIME ZONE 'UTC'),
+        date_trunc('month', k.last AT TIME ZONE 'UTC'),
+        interval '1 month'
+    ) AS m
+    WHERE to_regclass('trading.market_data_p' || to_char(m, 'YYYY_MM')) IS NULL
 )
 """
 COPY_DIRECT_SQL = f"COPY trading.market_data ({_COLUMNS}) FROM STDIN"
@@ -220,20 +230,31 @@ def _copy(sql: str, rows: list[CandleRow]) -> None:
 
 def _unless_raced(write: Callable[[], Any]) -> bool:
     """Run ``write`` in a savepoint; False (and nothing written) when it met a candle that a
-    racing batch stored meanwhile, or deadlocked with one (a streamed batch is written in the
-    order it arrived, not in key order)."""
+    racing batch stored meanwhile, deadlocked with one (a streamed batch is written in the
+    order it arrived, not in key order), or met a month without its partition (a later chunk
+    of a streamed batch: the sorted path makes it)."""
     try:
         with transaction.atomic():
             write()
     except (IntegrityError, OperationalError) as exc:
-        if isinstance(exc.__cause__, UniqueViolation | DeadlockDetected):
+        if isinstance(exc.__cause__, UniqueViolation | DeadlockDetected) or _no_partition(exc):
             return False
         raise
     return True
 
 
-def _overlaps(spans: list[_Span]) -> bool:
-    """Whether any market of ``spans`` holds a stored candle within its span."""
+def _no_partition(exc: Exception) -> bool:
+    """PostgreSQL found no partition for a row: a CHECK violation naming no constraint (every
+    CHECK of the table names itself)."""
+    cause = exc.__cause__
+    return isinstance(cause, CheckViolation) and cause.diag.constraint_name is None
+
+
+def _overlaps(rows: list[CandleRow], spans: list[_Span]) -> bool:
+    """Whether any market of ``spans`` holds a stored candle within its span. The partitions of
+    the months of ``rows`` that have none are made first (partitions.py), in this transaction."""
+    firsts = [s.first for s in spans]
+    lasts = [s.last for s in spans]
     with connection.cursor() as cursor:
         cursor.execute(
             OVERLAP_SQL,
@@ -241,17 +262,23 @@ def _overlaps(spans: list[_Span]) -> bool:
                 [s.market[0] for s in spans],
                 [s.market[1] for s in spans],
                 [s.market[2] for s in spans],
-                [s.first for s in spans],
-                [s.last for s in spans],
+                firsts,
+                lasts,
+                firsts,
+                lasts,
             ],
         )
         found = cursor.fetchone()
+    if found and found[1]:
+        # Only the months that hold a candle: a span from 1970 to today is not 680 partitions.
+        missing = set(found[1])
+        market_data_partitions_create(months=sorted({month_of(row[3]) for row in rows} & missing))
     return bool(found and found[0])
 
 
 def _insert_new(rows: list[CandleRow], spans: list[_Span]) -> int:
     """Insert the rows not stored yet; how many were inserted."""
-    if not _overlaps(spans) and _unless_raced(lambda: _copy(COPY_DIRECT_SQL, rows)):
+    if not _overlaps(rows, spans) and _unless_raced(lambda: _copy(COPY_DIRECT_SQL, rows)):
         return len(rows)
     with connection.cursor() as cursor:
         cursor.execute(STAGING_SQL)
@@ -315,7 +342,7 @@ def market_data_insert_stream(*, chunks: Iterable[list[CandleRow]]) -> InsertCou
     with transaction.atomic():
         written: list[int] = []
         markets: dict[MarketKey, None] = {}
-        if not _overlaps(_unique_and_spans(first)[1]) and _unless_raced(
+        if not _overlaps(first, _unique_and_spans(first)[1]) and _unless_raced(
             lambda: written.append(_copy_stream(tee(), markets))
         ):
             inserted = written[0]
