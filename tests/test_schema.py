@@ -78,7 +78,7 @@ def test_migrations_create_every_table_in_its_schema() -> None:
     assert by_schema == SCHEMA_TABLES
 
 
-def test_migrations_create_both_materialized_views_with_a_unique_index() -> None:
+def test_migrations_create_the_materialized_views_with_a_unique_index() -> None:
     views = rows(
         "SELECT v.schemaname, v.matviewname, i.indexname FROM pg_matviews v "
         "JOIN pg_indexes i ON i.schemaname = v.schemaname AND i.tablename = v.matviewname "
@@ -87,6 +87,7 @@ def test_migrations_create_both_materialized_views_with_a_unique_index() -> None
     assert views == [
         ("analytics", "bot_daily_performance", "bot_daily_performance_bot_day_uniq"),
         ("analytics", "bot_performance_summary", "bot_performance_summary_bot_uniq"),
+        ("analytics", "portfolio_daily_pnl", "portfolio_daily_pnl_day_uniq"),
     ]
 
 

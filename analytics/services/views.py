@@ -10,11 +10,11 @@ REFRESH_WORK_MEM = "32MB"
 
 
 def views_refresh() -> None:
-    """Refresh both materialized views CONCURRENTLY: readers keep the old rows until the new ones
+    """Refresh the materialized views CONCURRENTLY: readers keep the old rows until the new ones
     are in (each view has the unique index CONCURRENTLY needs).
 
-    In MATERIALIZED_VIEWS order, since the summary adds up the daily view's rows; in one
-    transaction, so that readers see both views change together."""
+    In MATERIALIZED_VIEWS order, since the summary and the portfolio's daily pnl add up the daily
+    view's rows; in one transaction, so that readers see the views change together."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", [REFRESH_WORK_MEM])
         for view in MATERIALIZED_VIEWS:

@@ -45,7 +45,11 @@ from audit.dbadmin.report import Report, plural, table
 
 # Made by RunSQL in the migrations, so no model describes them.
 SQL_ONLY_TABLES = ("analytics.bot_trade_versions",)
-MATERIALIZED_VIEWS = ("analytics.bot_daily_performance", "analytics.bot_performance_summary")
+MATERIALIZED_VIEWS = (
+    "analytics.bot_daily_performance",
+    "analytics.bot_performance_summary",
+    "analytics.portfolio_daily_pnl",
+)
 TRIGGERS = (
     ("trading.trades", "trades_version_insert"),
     ("trading.trades", "trades_version_update"),

@@ -51,7 +51,11 @@ LOADED = (
     "trading.market_data",
 )
 CHECKED = ("trading.bots", "trading.trades", "trading.market_data")
-MATERIALIZED_VIEWS = ("analytics.bot_daily_performance", "analytics.bot_performance_summary")
+MATERIALIZED_VIEWS = (
+    "analytics.bot_daily_performance",
+    "analytics.bot_performance_summary",
+    "analytics.portfolio_daily_pnl",
+)
 
 _CONSTRAINTS_SQL = """
 SELECT c.conrelid::regclass::text, c.conname, c.contype, pg_get_constraintdef(c.oid)

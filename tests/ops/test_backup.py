@@ -142,6 +142,7 @@ def test_a_backup_of_the_demo_data_writes_the_dump_its_checksum_and_manifest(
     assert manifest["materialized_views"] == {
         "analytics.bot_daily_performance": 0,  # not refreshed since the seed
         "analytics.bot_performance_summary": 0,
+        "analytics.portfolio_daily_pnl": 0,
     }
 
     event = SystemEvent.objects.get(component="backups")

@@ -75,7 +75,7 @@ def test_a_clean_database_passes_with_exit_code_0() -> None:
             "relations",
             "ok",
             "tables, views, triggers",
-            f"{tables} tables, 2 materialized views with unique indexes, 5 triggers",
+            f"{tables} tables, 3 materialized views with unique indexes, 5 triggers",
         ],
         [
             "columns",

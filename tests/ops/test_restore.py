@@ -83,7 +83,7 @@ def test_backup_then_drill_of_the_demo_data(backup_dir: Path) -> None:  # noqa: 
     # follows today's date, so it is measured, not pinned).
     with connection.cursor() as cursor:
         counts = {}
-        for view in ("bot_daily_performance", "bot_performance_summary"):
+        for view in ("bot_daily_performance", "bot_performance_summary", "portfolio_daily_pnl"):
             cursor.execute(f"REFRESH MATERIALIZED VIEW analytics.{view}")
             cursor.execute(f"SELECT count(*) FROM analytics.{view}")  # noqa: S608 - fixed names
             (counts[view],) = cursor.fetchone()
