@@ -127,7 +127,7 @@ SELECTOR_OPS: dict[str, tuple[str, Target | None]] = {
         "one year of 1h candles, one market (derived; backlog probe + selector, as the GET)",
         Target("p50", "<", 15),
     ),
-    "views_refresh": ("refresh both materialized views", Target("p50", "<", 2000)),
+    "views_refresh": ("refresh the materialized views", Target("p50", "<", 2000)),
     "risk_rollup_today": ("today's risk rollup, every bot", Target("p50", "<", 100)),
 }
 
