@@ -127,13 +127,13 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
         database_dropped=True,
     )
     report.environment = _environment(options)
-    for op, _ in ingestion:
+    for op in [op for op, _ in ingestion] + [pooled]:
         if op.name in options.skip:
             unavailable(op, SKIPPED)
     measured = [(op, run) for op, run in ingestion if op.available]
     scratch: ScratchDatabase | None = None
     try:
-        if not measured:  # no scratch database nor gunicorn for nothing
+        if not measured and not pooled.available:  # no scratch database nor gunicorn for nothing
             raise _NothingToIngest
         with (
             tempfile.TemporaryDirectory(prefix="atb-bench-") as tmp,
@@ -242,7 +242,9 @@ def operation_names() -> list[str]:
     options = BenchOptions()
     ingestion = [_single_trades_op(), _trade_batches_op(options), _candle_batches_op(options)]
     return [
-        *(op.name for op in ingestion),
+        ingestion[0].name,
+        pooled_single_op().name,
+        *(op.name for op in ingestion[1:]),
         momentum_import_op(quick=False).name,
         *SELECTOR_OPS,
         *(op.name for op in [*http_page_ops(), *dashboard_ops()]),
