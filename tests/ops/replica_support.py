@@ -208,8 +208,20 @@ def streaming_replica(params: dict[str, Any]) -> Iterator[Replica]:
 
 
 def wait_until_replayed(primary: psycopg.Connection[Any], replica: Replica, dbname: str) -> None:
-    """Until the replica has replayed everything the primary has written now."""
-    target = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+    """Until the replica has replayed every transaction the primary has committed now.
+
+    A commit made with ``synchronous_commit=off`` (devservices --fast runs the server so) returns
+    before its WAL is written, and the WAL writer, on a loaded machine, may not have written it
+    yet: ``pg_current_wal_lsn()``, the position written, is then before it, and a replica that
+    has replayed that far has none of those rows. A transaction of our own that writes WAL (a
+    logical decoding message, read by no one), committed with ``synchronous_commit=on``, flushes
+    the WAL up to its commit record, so past every commit before it: the position flushed then
+    is the target. (A transaction that wrote no WAL commits asynchronously whatever the
+    setting.)"""
+    with primary.transaction():
+        primary.execute("SET LOCAL synchronous_commit = on")
+        primary.execute("SELECT pg_logical_emit_message(true, 'atb-tests', '')")
+    target = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()[0]  # type: ignore[index]
     deadline = time.monotonic() + 30
     with replica.connect(dbname) as conn:
         while True:
