@@ -247,9 +247,7 @@ def operation_names() -> list[str]:
         _candle_batches_op(options),
     ]
     return [
-        ingestion[0].name,
-        pooled_single_op().name,
-        *(op.name for op in ingestion[1:]),
+        *(op.name for op in ingestion),
         momentum_import_op(quick=False).name,
         *SELECTOR_OPS,
         *(op.name for op in [*http_page_ops(), *dashboard_ops()]),
