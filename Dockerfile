@@ -1,5 +1,6 @@
 # The image of every Railway service of this repository (web, worker, beat, and pgbouncer, which
-# runs `python -m atb_site.db.pgbouncer`: README, "Behind PgBouncer"): railway.json builds with it. Start commands are the Procfile's lines, set per service; the default is web's.
+# runs `python -m atb_site.db.pgbouncer`: README, "Behind PgBouncer"): railway.json builds with
+# it. Start commands are the Procfile's lines, set per service; the default is web's.
 #
 # PG_MAJOR: the major version of the PostgreSQL client tools (pg_dump, pg_restore, psql) put on
 # the image, from the PostgreSQL project's apt repository. Set it to the database server's major
