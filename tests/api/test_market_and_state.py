@@ -388,7 +388,6 @@ def test_the_range_scan_uses_the_unique_index() -> None:
         "start": T0,
         "end": T0 + timedelta(days=1),
         "limit": 1000,
-        "head": "{",
     }
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: see the plan it gets

@@ -12,32 +12,13 @@ filled from the minutes.
 from datetime import datetime
 
 from trading.models import Timeframe
-from trading.selectors.market import RANGE_SQL, CandlePage, candle_page
-
-# One candle as the JSON text json_build_object writes ('{"key" : value, ...}'), from the head
-# (the candle's market and the start of its "ts") and its columns: each row of a page, and the
-# text derived candles of the long timeframes keep (``candle_json``).
-MARKET_HEAD_SQL = """
-    '{"symbol" : ' || to_json(%(symbol)s::text)::text
-    || ', "exchange" : ' || to_json(%(exchange)s::text)::text
-    || ', "timeframe" : ' || to_json(%(timeframe)s::text)::text || ', "ts" : "'
-"""
-
-
-def candle_json_sql(*, head: str, row: str, indicators: str) -> str:
-    """The SQL expression of a candle's JSON text: ``head`` (MARKET_HEAD_SQL's value), the
-    columns of ``row`` (ts, open, high, low, close, volume), ``indicators`` (jsonb)."""
-    return f"""
-    {head}
-    || replace(to_char({row}.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')
-    || 'Z", "open" : "' || {row}.open::text
-    || '", "high" : "' || {row}.high::text
-    || '", "low" : "' || {row}.low::text
-    || '", "close" : "' || {row}.close::text
-    || '", "volume" : "' || {row}.volume::text
-    || '", "indicators" : ' || {indicators}::text || '}}'
-    """
-
+from trading.selectors.market import (
+    MARKET_HEAD_SQL,
+    RANGE_SQL,
+    CandlePage,
+    candle_json_sql,
+    candle_page,
+)
 
 # The page's candles: what bots sent of the timeframe, and the derived candles of the buckets
 # they did not send. Of the derived candles, 2 x (limit + 1) are enough: a derived candle

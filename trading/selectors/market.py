@@ -6,7 +6,6 @@ Prices and volumes are read as text (``numeric::text``), so a candle reaches the
 every digit PostgreSQL holds and no float or Decimal round trip in between.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,14 +138,40 @@ def prices_latest(
 
 # --- Series -----------------------------------------------------------------------------------
 
+# One candle as the JSON text json_build_object writes ('{"key" : value, ...}'), from the head
+# (the candle's market and the start of its "ts") and its columns: each row of a page, and the
+# text derived candles of the long timeframes keep (``candle_json``, trading.services.
+# candles_derived).
+MARKET_HEAD_SQL = """
+    '{"symbol" : ' || to_json(%(symbol)s::text)::text
+    || ', "exchange" : ' || to_json(%(exchange)s::text)::text
+    || ', "timeframe" : ' || to_json(%(timeframe)s::text)::text || ', "ts" : "'
+"""
+
+
+def candle_json_sql(*, head: str, row: str, indicators: str) -> str:
+    """The SQL expression of a candle's JSON text: ``head`` (MARKET_HEAD_SQL's value), the
+    columns of ``row`` (ts, open, high, low, close, volume), ``indicators`` (jsonb)."""
+    return f"""
+    {head}
+    || replace(to_char({row}.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')
+    || 'Z", "open" : "' || {row}.open::text
+    || '", "high" : "' || {row}.high::text
+    || '", "low" : "' || {row}.low::text
+    || '", "close" : "' || {row}.close::text
+    || '", "volume" : "' || {row}.volume::text
+    || '", "indicators" : ' || {indicators}::text || '}}'
+    """
+
+
 # One market's candles, and the JSON of the page built by PostgreSQL: the range scan reads them
 # in index order and each candle's JSON is written as text and joined in that order (the same
 # bytes json_agg(json_build_object(...)) wrote, at about a third of its cost: no JSON value per
 # candle, and no sort of the page inside the aggregate, which spilled a month of candles to
 # disk). Times as the rest of the API writes them (ISO-8601, UTC, "Z", microseconds only when
-# there are some); prices as the numeric's text; the market's names are the caller's, written
-# once. Whether another page follows is one index probe past the page's last candle.
-RANGE_SQL = """
+# there are some); prices as the numeric's text; the market's names written once a page.
+# Whether another page follows is one index probe past the page's last candle.
+RANGE_SQL = f"""
 WITH page AS (
     SELECT ts, open, high, low, close, volume, indicators
     FROM trading.market_data
@@ -154,16 +179,14 @@ WITH page AS (
       AND ts >= %(start)s AND ts < %(end)s
     ORDER BY ts
     LIMIT %(limit)s
+), market AS (
+    SELECT {MARKET_HEAD_SQL} AS head  -- once a page, not once a candle
 ), written AS (
-    SELECT max(ts) AS last_ts, string_agg(
-        %(head)s
-        || replace(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')
-        || 'Z", "open" : "' || open::text || '", "high" : "' || high::text
-        || '", "low" : "' || low::text || '", "close" : "' || close::text
-        || '", "volume" : "' || volume::text || '", "indicators" : ' || indicators::text || '}',
+    SELECT max(page.ts) AS last_ts, string_agg(
+        {candle_json_sql(head="market.head", row="page", indicators="page.indicators")},
         ', '
     ) AS candles
-    FROM page  -- in the page's order: the aggregate reads the ordered scan as it comes
+    FROM page CROSS JOIN market  -- in the page's order: the aggregate reads the ordered scan
 )
 SELECT
     EXISTS (
@@ -174,7 +197,7 @@ SELECT
     w.last_ts,
     coalesce('[' || w.candles || ']', '[]')
 FROM written w
-"""
+"""  # noqa: S608 - constant text
 
 
 # A large page is read with random reads priced as cached ones. The open month lies in arrival
@@ -184,14 +207,6 @@ FROM written w
 # SSD) pages they are, each month's index scan in turn gives the page in order: no sort.
 LARGE_PAGE = 2_000
 CACHED_PAGES_SQL = "SET LOCAL random_page_cost = 1.1"
-
-
-def _candle_head(symbol: str, exchange: str, timeframe: str) -> str:
-    """The start of each candle's JSON, up to its time's opening quote (json_build_object's
-    spacing; names escaped as PostgreSQL escapes them: quote, backslash and control characters,
-    the rest as is)."""
-    names = [json.dumps(v, ensure_ascii=False) for v in (symbol, exchange, timeframe)]
-    return '{{"symbol" : {}, "exchange" : {}, "timeframe" : {}, "ts" : "'.format(*names)
 
 
 # Bounds wide enough for any candle the API accepts (1970 to 9998), so that one statement (and
@@ -247,7 +262,6 @@ def candle_page(
         "start": start or _EARLIEST,
         "end": end or _LATEST,
         "limit": limit,
-        "head": _candle_head(symbol, exchange, timeframe),
     }
     # A staff read's from a replica (atb_site/db/replicas.py); the latest prices above always
     # from the primary, since they seed the price cache in Redis.

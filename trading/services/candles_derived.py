@@ -36,7 +36,7 @@ from django.db import connection, transaction
 
 from trading.db import advisory_lock_key
 from trading.models import DerivedTimeframe, Timeframe
-from trading.selectors.candles import MARKET_HEAD_SQL, candle_json_sql
+from trading.selectors.market import MARKET_HEAD_SQL, candle_json_sql
 
 # Each derived timeframe, its length, and the timeframe it is built from.
 LEVELS: tuple[tuple[str, timedelta, str], ...] = (
