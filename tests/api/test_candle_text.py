@@ -119,6 +119,8 @@ def test_the_times_and_indicators_read_back_exactly(bot_client: APIClient) -> No
 
 
 def test_a_short_page_says_whether_candles_follow_before_its_end() -> None:
+    nothing = market_data_range(symbol="BTC/USDT", exchange="binance", timeframe="1m", limit=2)
+    assert (nothing.candles_json, nothing.more, nothing.last_ts) == ("[]", False, None)
     for minute in range(5):
         make_candle(ts=T0 + timedelta(minutes=minute))
     first = market_data_range(

@@ -228,7 +228,7 @@ SELECT
           AND m.ts >= %(start)s AND m.ts < %(end)s
     ),
     w.last_ts,
-    coalesce('[' || w.candles || ']', '[]')
+    concat('[', w.candles, ']')  -- one copy of the page, not two ('[' || ... || ']'); '[]' for none
 FROM written w
 """  # noqa: S608 - constant text
 
