@@ -80,14 +80,17 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
     expected_missing = {name for name, where in NEEDS.items() if optional(*where) is None}
     if not routed("/api/v1/market-data/"):
         expected_missing.add("candle_batch_post")
+    # Its baseline is the direct POST beside it: without pgbouncer neither is measured.
+    unpaired: set[str] = set()
     if pgbouncer_binary() is None and os.environ.get("CI", "").lower() != "true":
         expected_missing.add("trade_single_post_pgbouncer")  # make test installs it
+        unpaired.add("trade_single_post_pgbouncer")
     for name, op in operations.items():
         if name.startswith("dashboard_") and not op["available"]:
             assert op["note"].startswith("not available: "), op  # no Chromium, or no page yet
             continue
         assert op["available"] is (name not in expected_missing), op
-        if op["baseline"]["operation"]:
+        if op["baseline"]["operation"] and name not in unpaired:
             assert op["baseline"]["p50"] > 0, name
             assert op["baseline"]["p95"] > 0, name
         if not op["available"]:
@@ -110,7 +113,8 @@ def test_bench_quick_under_production_settings_measures_every_operation(tmp_path
         "admin_trade_list": 5.0,
     }
     assert operations["trade_single_post"]["samples"] == 200
-    assert operations["trade_single_post_pgbouncer"]["samples"] == 200
+    if not unpaired:
+        assert operations["trade_single_post_pgbouncer"]["samples"] == 200
     assert operations["trade_single_post_pgbouncer"]["ratio_metric"] == "p95"
     assert operations["trade_single_post"]["unit"] == "ms"
     assert operations["trade_batch_post"]["unit"] == "trades/s"
