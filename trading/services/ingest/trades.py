@@ -150,3 +150,47 @@ def trade_upsert_copied(
         # Dropped at once (not only at commit), so that a second batch in one transaction works.
         cursor.execute(f"DROP TABLE {_STAGING}")
     return upsert_counts(flags, sent)
+
+
+# One trade for a bot's token, in one statement (trade_upsert_for_token): the token's check, its
+# last use noted (at most once a minute, as token_authenticate notes it) and the upsert. The
+# trade's values are one row of text parameters, cast as the batch's arrays are.
+_TOKEN_ROW = f"""
+SELECT {", ".join(f"%({n})s::{t} AS {n}" for n, t in TRADE_COLUMNS if n != "source")},
+    COALESCE(%(source)s::text, b.mode) AS source
+FROM token JOIN trading.bots AS b ON b.bot_id = %(bot_id)s::text
+"""  # noqa: S608 - identifiers are the constants above; values are parameters
+TRADE_UPSERT_FOR_TOKEN_SQL = f"""
+WITH token AS (
+    SELECT t.id, t.last_used_at FROM trading.api_tokens AS t
+    WHERE t.key_hash = %(key_hash)s::text AND t.revoked_at IS NULL AND t.bot_id = %(bot_id)s::text
+),
+noted AS (
+    UPDATE trading.api_tokens AS a SET last_used_at = now() FROM token
+    WHERE a.id = token.id
+        AND (token.last_used_at IS NULL OR token.last_used_at <= now() - interval '1 minute')
+),
+written AS ({_UPSERT_SQL.format(rows=f"({_TOKEN_ROW}) AS u", returning="(xmax = 0) AS created")})
+SELECT (SELECT created FROM written) FROM token
+"""  # noqa: S608 - constant text around constant statements
+
+
+def trade_upsert_for_token(
+    *, key_hash: str, bot_id: str, values: dict[str, str | None]
+) -> UpsertCounts | None:
+    """Upsert one trade of ``bot_id`` (``values``: TRADE_COLUMNS' texts, a NULL as None, a None
+    source for the bot's mode) if ``key_hash`` is a live token of that bot; None, nothing
+    written, if it is not. One round trip: the token's check, its last use and the upsert are
+    one statement, so a token revoked a moment ago writes nothing.
+
+    The caller checks ``values`` as trade_upsert_many's callers do, and sends here only a trade
+    entered today (one that cannot mark the risk_metrics backlog). A DataError or
+    IntegrityError (a CHECK, an input function) is raised with nothing written."""
+    params: dict[str, Any] = {**values, "key_hash": key_hash, "bot_id": bot_id}
+    in_transaction = connection.in_atomic_block
+    with transaction.atomic() if in_transaction else nullcontext(), prepared_cursor() as cursor:
+        cursor.execute(TRADE_UPSERT_FOR_TOKEN_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return upsert_counts([] if row[0] is None else [row[0]], 1)
