@@ -169,11 +169,13 @@ def test_the_token_look_up_and_the_upsert_are_prepared_on_the_connection(
     values (debug logs, captured queries)."""
     now = timezone.now()
     entered = max(datetime.combine(now.date(), time(), UTC), now - timedelta(minutes=1))
+    # Batches of one: a single trade takes trading.api.trades_single's one statement (pinned in
+    # tests/api/test_trade_single.py); a batch, the look-up and the upsert pinned here.
     for n in range(6):
-        response = bot_client.post(URL, trade(n, entry_time=entered.isoformat()), format="json")
+        response = bot_client.post(URL, [trade(n, entry_time=entered.isoformat())], format="json")
         assert response.json() == {"created": 1, "updated": 0, "unchanged": 0}
     with CaptureQueriesContext(connection) as queries:
-        bot_client.post(URL, trade(6, entry_time=entered.isoformat()), format="json")
+        bot_client.post(URL, [trade(6, entry_time=entered.isoformat())], format="json")
 
     # The look-up, and the upsert without the late trades' marking (which starts WITH); behind
     # PgBouncer 1.18 (no max_prepared_statements) nothing is prepared (prepare_threshold None).

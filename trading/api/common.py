@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
@@ -116,8 +117,13 @@ def fast_path_body(request: Request) -> bytes | None:
     if not 0 < length <= settings.API_MAX_BODY_BYTES:
         return None
     raw = django_request.read(length)
-    # Put back as unread, as the chunked-body middleware (trading.api.parsers) leaves a body it
-    # read: DRF's parser then reads the same bytes from the request as if first.
-    django_request._stream = io.BytesIO(raw)
-    django_request._read_started = False  # type: ignore[attr-defined]  # Django's own flag
+    body_put_back(django_request, raw)
     return raw
+
+
+def body_put_back(request: HttpRequest, raw: bytes) -> None:
+    """Put ``raw``, read from ``request``, back as unread, as the chunked-body middleware
+    (trading.api.parsers) leaves a body it read: DRF's parser then reads the same bytes from the
+    request as if first."""
+    request._stream = io.BytesIO(raw)
+    request._read_started = False  # type: ignore[attr-defined]  # Django's own flag

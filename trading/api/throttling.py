@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -50,6 +51,40 @@ def _count(key: str, *, timeout: int) -> int:
     return int(_counter(backend)(keys=[full_key], args=[timeout]))
 
 
+def _counted(ident: str, limit: int, period: int) -> float:
+    """Count one request for ``ident`` in this window: 0.0 when it is within the limit (or the
+    limit cannot be enforced), else the seconds until the window ends."""
+    now = time.time()
+    window = int(now // period)
+    key = f"throttle:{ident}:{window}"
+    try:
+        count = redis_attempt("rate limit", lambda: _count(key, timeout=period + 1), None)
+    except Exception:  # a failure that is not Redis's: serve, and say so in the log
+        log.warning("rate limit not enforced: the cache failed", exc_info=True)
+        return 0.0
+    if count is None:
+        log_once("rate limit", "rate limit not enforced: Redis is unreachable")
+        return 0.0
+    if count <= limit:
+        return 0.0
+    return max((window + 1) * period - now, 1e-9)
+
+
+# The attribute of a Django request whose rate was counted before DRF saw it: the seconds
+# until the window ends when it is over the limit, else 0.0.
+RATE_COUNTED = "_atb_rate_counted"
+
+
+def token_rate_counted(request: HttpRequest, *, token_id: int) -> bool:
+    """Count ``request`` against the rate of the API token ``token_id`` (as the throttle counts
+    a token's requests); whether it is within it. The throttle, if DRF's path then answers the
+    request, reads this count instead of counting it again."""
+    limit, period = parse_rate(settings.API_THROTTLE_RATE)
+    retry_after = _counted(f"token:{token_id}", limit, period)
+    setattr(request, RATE_COUNTED, retry_after)
+    return retry_after == 0.0
+
+
 class TokenRateThrottle(BaseThrottle):
     """Counts per token (API_THROTTLE_RATE); session callers per user, others per address."""
 
@@ -65,21 +100,12 @@ class TokenRateThrottle(BaseThrottle):
         return f"ip:{self.get_ident(request)}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        now = time.time()
-        window = int(now // self.period)
-        key = f"throttle:{self.ident(request)}:{window}"
-        try:
-            count = redis_attempt("rate limit", lambda: _count(key, timeout=self.period + 1), None)
-        except Exception:  # a failure that is not Redis's: serve, and say so in the log
-            log.warning("rate limit not enforced: the cache failed", exc_info=True)
-            return True
-        if count is None:
-            log_once("rate limit", "rate limit not enforced: Redis is unreachable")
-            return True
-        if count <= self.limit:
-            return True
-        self.retry_after = (window + 1) * self.period - now
-        return False
+        counted = getattr(request._request, RATE_COUNTED, None)
+        if counted is not None:  # counted already, by trading.api.trades_single
+            self.retry_after = counted
+            return counted == 0.0
+        self.retry_after = _counted(self.ident(request), self.limit, self.period)
+        return self.retry_after == 0.0
 
     def wait(self) -> float:
         return max(self.retry_after, 1.0)

@@ -1,6 +1,8 @@
 """POST trades/: one trade or a batch of up to 5,000, upserted by (bot, trade_id).
 
-A batch without an Idempotency-Key goes first from its bytes straight to COPY text
+One trade without an Idempotency-Key from a bot token this process knows goes first through
+trading.api.trades_single, before DRF (one round trip to PostgreSQL). A batch without an
+Idempotency-Key goes first from its bytes straight to COPY text
 (trading.api.trades_fast: msgspec structs, numbers as sent, the figures computed by the same
 Python); a batch that path leaves alone, or PostgreSQL refuses, takes the generic ``Shape``
 below, whose errors every bad trade gets.
@@ -21,6 +23,7 @@ from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
 from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
 from trading.api.trades_fast import trades_upsert_fast
+from trading.api.trades_single import single_trade_fast
 from trading.models import TradeSide, TradeSource, TradeStatus
 from trading.services.ingest import trade_derived_fields, trade_upsert_many
 from trading.services.ingest.common import USD_BOUND, NumericBound, value_problem
@@ -157,6 +160,16 @@ class TradeCollectionView(TradeListView):
 
     def get_permissions(self) -> Any:
         return [IsBot()] if self.request.method == "POST" else super().get_permissions()
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """A bot's single trade by trading.api.trades_single (one round trip to PostgreSQL,
+        before DRF's request cycle); everything else, and whatever it leaves, by DRF."""
+        if request.method == "POST":
+            response = single_trade_fast(request, refused=_overflow)
+            if response is not None:
+                response["Allow"] = ", ".join(self.allowed_methods)
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="trades_upsert",

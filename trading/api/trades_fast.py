@@ -25,6 +25,7 @@ names every bad trade as always: a body this decoder refuses, a trade not taken 
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -57,7 +58,7 @@ _NULL = "\\N"
 _TAB = "\t"
 
 
-class _Trade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class FastTrade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A trade as the fast path takes it: numbers and times as JSON strings (a JSON number, a
     null where the Shape refuses one, or any field but these makes the decoder refuse the body,
     and the generic path judge it)."""
@@ -82,14 +83,24 @@ class _Trade(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     bot_id: str = _ABSENT
 
 
-_DECODER = msgspec.json.Decoder(list[_Trade])
+_DECODER = msgspec.json.Decoder(list[FastTrade])
+
+
+@dataclass(frozen=True)
+class BotRef:
+    """The bot a batch is checked for when only its id is known: a source not sent stays NULL."""
+
+    bot_id: str
+    mode: None = None
 
 
 class NotFast(Exception):
     """The batch holds a trade the fast path does not take at once; the generic path judges it."""
 
 
-def trades_decoded(raw: bytes, *, most: int, least: int = MIN_FAST_TRADES) -> list[_Trade] | None:
+def trades_decoded(
+    raw: bytes, *, most: int, least: int = MIN_FAST_TRADES
+) -> list[FastTrade] | None:
     """The batch as structs, or None when the fast path leaves it to the generic one: not an
     array of ``least`` to ``most`` trades, or holding a \\u escape (only an escape can
     bring a NUL or a lone surrogate, which the generic parser tags or refuses)."""
@@ -162,7 +173,7 @@ def _whole_digits(number: str) -> int:
 
 
 def _figures(
-    item: _Trade, side: str, status: str, refused: Callable[[dict[str, Any]], list[Any]]
+    item: FastTrade, side: str, status: str, refused: Callable[[dict[str, Any]], list[Any]]
 ) -> tuple[str, str]:
     """pnl_usd and pnl_pct as trade_derived_fields computes them (NotFast when ``refused``, the
     generic path's rules, finds them overflowing a column)."""
@@ -205,9 +216,9 @@ def _strategy_field(strategy: msgspec.Raw) -> str:
 
 
 def trades_copy_text(
-    items: list[_Trade],
+    items: list[FastTrade],
     *,
-    bot: Bot,
+    bot: Bot | BotRef,
     today: str,
     refused: Callable[[dict[str, Any]], list[Any]],
     escape: bool = False,
@@ -215,7 +226,8 @@ def trades_copy_text(
     """The trades as lines of COPY text in TRADE_COLUMNS' order (source defaulted to the bot's
     mode, pnl derived), and whether any entered before ``today`` (YYYY-MM-DD, UTC); NotFast at
     the first trade the fast path does not take. ``refused``: the generic path's overflow
-    rules, run on a row of Decimals for the trades whose value or figures may overflow.
+    rules, run on a row of Decimals for the trades whose value or figures may overflow. A
+    ``bot`` whose mode is None leaves a source not sent NULL (for the database to default).
 
     Text is escaped for COPY field by field only when ``escape``; a batch found to need it
     (a backslash, tab, newline or carriage return in its text) is built again with it."""
@@ -239,7 +251,7 @@ def trades_copy_text(
         if side not in _SIDES or status not in _STATUSES:
             raise NotFast
         if source is None:
-            source = mode
+            source = _NULL if mode is None else mode
         elif source not in _SOURCES:
             raise NotFast
         quantity = item.quantity

@@ -90,10 +90,24 @@ def _build(model: type[Model], values: list[Any]) -> Model | None:
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
+# Bot tokens this process has authenticated: key_hash -> (key_hash, id, bot_id). Facts that never
+# change for a token row (a token is never re-keyed nor moved to another bot), kept so that a
+# write can be checked for its token in the write's own statement (trading.api.trades_single):
+# whether the token is live is never taken from here.
+_KNOWN_BOT_TOKENS: dict[str, tuple[str, int, str]] = {}
+_KNOWN_MOST = 10_000
+
+
+def known_bot_token(key_hash: str) -> tuple[str, int, str] | None:
+    """(key_hash, token id, bot_id) of a bot token this process has authenticated, or None."""
+    return _KNOWN_BOT_TOKENS.get(key_hash)
+
+
 def token_authenticate(*, key: str) -> ApiToken | None:
     """The live token for ``key`` (with its bot or user), or None. Notes the last use."""
+    key_hash = token_hash(key)
     with prepared_cursor() as cursor:  # every API request runs it: planned once
-        cursor.execute(_live_token_sql(), [token_hash(key)])
+        cursor.execute(_live_token_sql(), [key_hash])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -108,6 +122,10 @@ def token_authenticate(*, key: str) -> ApiToken | None:
     token.user = cast("User | None", found[2])
     if token.user is not None and not token.user.is_active:
         return None
+    if token.bot_id is not None:
+        if len(_KNOWN_BOT_TOKENS) >= _KNOWN_MOST:
+            _KNOWN_BOT_TOKENS.clear()
+        _KNOWN_BOT_TOKENS[key_hash] = (key_hash, token.pk, token.bot_id)
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
