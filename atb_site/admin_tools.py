@@ -413,7 +413,13 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
         (atb_site/db/replicas.py): nothing here is edited, so nothing needs the primary's
         latest write."""
         parent = super().changelist_view
-        return replicas.serve_staff_page(request, lambda: parent(request, extra_context))
+        return replicas.serve_staff_page(
+            request, lambda: self.list_page_response(parent(request, extra_context))
+        )
+
+    def list_page_response(self, response: Any) -> Any:
+        """A list page's response before it is rendered: an admin may write its content."""
+        return response
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields or self._detail_fields

@@ -17,6 +17,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
@@ -26,6 +27,7 @@ from atb_site.admin_tools import (
     ReadOnlyTabularInline,
     TextInputFilter,
 )
+from trading.admin_page import list_page
 from trading.admin_rows import value_rows
 from trading.models import (
     AccountBalance,
@@ -159,6 +161,19 @@ class ShownColumnsAdmin(ReadOnlyModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ShownColumnsChangeList
+
+    def list_page_response(self, response: Any) -> Any:
+        """The page written in one pass (trading.admin_page) where it is one that writes."""
+        if not isinstance(response, TemplateResponse) or response.is_rendered:
+            return response
+        page = list_page(response)
+        if page is None:
+            return response
+        response.content = page  # then what render() does after rendering
+        rendered: Any = response
+        for callback in getattr(response, "_post_render_callbacks", []):
+            rendered = callback(rendered) or rendered
+        return rendered
 
 
 @admin.register(Trade)

@@ -28,7 +28,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
-_DJANGO_ADMIN = Path(django.contrib.admin.__file__).parent / "templates"
+DJANGO_ADMIN = Path(django.contrib.admin.__file__).parent / "templates"
 _OURS = Path(settings.BASE_DIR) / "templates"
 
 
@@ -51,9 +51,25 @@ def django_template(name: str, overrides: Iterable[str] = ()) -> bool:
         except TemplateDoesNotExist:
             found = False
         else:
-            home = _OURS if name.startswith("admin/atb/") else _DJANGO_ADMIN
+            home = _OURS if name.startswith("admin/atb/") else DJANGO_ADMIN
             found = str(origin) == str(home / name)
         _FOUND[names] = found
+    return found
+
+
+def template_is(names: list[str], ours: str) -> bool:
+    """Whether the first of ``names`` found is our templates/``ours``; found once per process
+    as ``django_template``."""
+    key = ("ours", ours, *names)
+    found = _FOUND.get(key)
+    if found is None:
+        try:
+            origin = select_template(names).origin.name
+        except TemplateDoesNotExist:
+            found = False
+        else:
+            found = str(origin) == str(_OURS / ours)
+        _FOUND[key] = found
     return found
 
 

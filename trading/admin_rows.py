@@ -43,6 +43,10 @@ from django.utils.translation import get_language
 from trading.models import Bot
 
 Cell = Callable[[Any], str]
+# Per column: whether it links to the row, the opening tag, the formatter, the closing tag, and
+# whether what the formatter writes needs no escaping (a number: digits, signs, separators).
+Column = tuple[bool, str, Cell, str, bool]
+_HTML_SPECIAL = frozenset("&<>\"'")
 _PK = "PKPLACEHOLDER"  # letters only: admin's quote() leaves it alone
 _URL_SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted in a path
 
@@ -62,9 +66,9 @@ def fast_results(cl: ChangeList) -> list[ResultList] | None:
     rows = []
     for result in cl.result_list:
         parts = []
-        for linked, opener, formatter, closer in cells:
+        for linked, opener, formatter, closer, plain in cells:
             shown = formatter(result)
-            text = shown if isinstance(shown, SafeData) else escape(shown)
+            text = shown if plain or isinstance(shown, SafeData) else escape(shown)
             if linked and link is not None:
                 value = getattr(result, link[2])
                 if type(value) is int:
@@ -134,22 +138,21 @@ def _link(cl: ChangeList) -> tuple[str, str, str] | None:
 _CELLS = "_atb_cells"  # where a ChangeList keeps its columns, worked out once for the page
 
 
-def _page_cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
+def _page_cells(cl: ChangeList) -> list[Column] | None:
     """``_cells(cl)``, worked out once a page: the rows' query (``value_rows``) and their HTML
     (``fast_results``) both ask, in the same request (language, time zone, formats)."""
     if not hasattr(cl, _CELLS):
         setattr(cl, _CELLS, _cells(cl))
-    cells: list[tuple[bool, str, Cell, str]] | None = getattr(cl, _CELLS)
+    cells: list[Column] | None = getattr(cl, _CELLS)
     return cells
 
 
-def _cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
-    """Per column: whether it links to the row, the opening tag, the formatter, the closing
-    tag; None if a column is not a plain field of the model."""
+def _cells(cl: ChangeList) -> list[Column] | None:
+    """Per column (``Column``); None if a column is not a plain field of the model."""
     links = cl.list_display_links
     empty = cl.model_admin.get_empty_value_display()
     formats = _Formats()
-    columns: list[tuple[bool, str, Cell, str]] = []
+    columns: list[Column] = []
     first = True
     for name in cl.list_display:
         if not isinstance(name, str) or hasattr(cl.model_admin, name):
@@ -169,9 +172,14 @@ def _cells(cl: ChangeList) -> list[tuple[bool, str, Cell, str]] | None:
         tag = "th" if linked and first else "td"
         if linked:
             first = False
-        columns.append(
-            (linked, f'<{tag} class="{classes}">', _formatter(field, empty, formats), f"</{tag}>")
+        formatter = _formatter(field, empty, formats)
+        plain = (
+            formats.plain_numbers
+            and isinstance(field, models.DecimalField | models.IntegerField)
+            and not getattr(field, "flatchoices", None)
+            and (isinstance(empty, SafeData) or not _HTML_SPECIAL.intersection(str(empty)))
         )
+        columns.append((linked, f'<{tag} class="{classes}">', formatter, f"</{tag}>", plain))
     return columns
 
 
@@ -184,6 +192,10 @@ class _Formats:
         self.grouping = get_format("NUMBER_GROUPING", lang, use_l10n=True)
         self.thousand_sep = str(get_format("THOUSAND_SEPARATOR", lang, use_l10n=True))
         self.grouped = bool(settings.USE_THOUSAND_SEPARATOR) and self.grouping != 0
+        # A number is written with digits, a sign, an exponent, NaN or Infinity and these
+        # separators: nothing to escape unless a separator holds what escape() changes.
+        separators = self.decimal_sep + (self.thousand_sep if self.grouped else "")
+        self.plain_numbers = not _HTML_SPECIAL.intersection(separators)
         self.moments = _Moments(str(get_format("DATETIME_FORMAT", lang, use_l10n=True)))
         self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
 
@@ -270,7 +282,8 @@ def _formatter(field: "models.Field[Any, Any]", empty: str, formats: _Formats) -
 
         def decimal(row: Any) -> str:
             value = getattr(row, attname)
-            if value in empty_values:
+            # (a Decimal equals none of the empty values: no comparisons for one)
+            if type(value) is not Decimal and value in empty_values:
                 return empty
             return formats.number(value, places)
 

@@ -17,6 +17,7 @@ any other filter drawn by its own template.
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django import template
@@ -28,6 +29,7 @@ from django.contrib.admin.templatetags.admin_list import (
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.contrib.admin.views.main import ChangeList
 from django.template.context import Context
+from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -43,16 +45,23 @@ _SIDEBARS_KEPT = 512
 
 @register.simple_tag(takes_context=True)
 def nav_sidebar(context: Context) -> SafeString:
-    request = context.get("request")
-    key = _sidebar_key(
-        get_language(), getattr(request, "path", ""), context.get("available_apps") or []
-    )
+    engine = context.template.engine if context.template is not None else None
+    if engine is None:
+        return SafeString("")
+    apps = context.get("available_apps") or []
+    return kept_sidebar(context.get("request"), apps, lambda: context)
+
+
+def kept_sidebar(
+    request: Any, available_apps: list[dict[str, Any]], make_context: Callable[[], Any]
+) -> SafeString:
+    """admin/nav_sidebar.html rendered with the context ``make_context`` gives (asked for only
+    when the sidebar for these inputs is not kept yet)."""
+    key = _sidebar_key(get_language(), getattr(request, "path", ""), available_apps)
     html = _SIDEBARS.get(key)
     if html is None:
-        engine = context.template.engine if context.template is not None else None
-        if engine is None:
-            return SafeString("")
-        html = mark_safe(engine.get_template("admin/nav_sidebar.html").render(context))  # noqa: S308
+        sidebar = get_template("admin/nav_sidebar.html").template  # type: ignore[attr-defined]
+        html = mark_safe(sidebar.render(make_context()))  # noqa: S308
         _SIDEBARS[key] = html
         while len(_SIDEBARS) > _SIDEBARS_KEPT:
             _SIDEBARS.popitem(last=False)
@@ -93,22 +102,32 @@ def fast_result_list(cl: ChangeList) -> dict[str, Any]:
 RESULTS_TEMPLATE = "admin/change_list_results.html"
 
 
+def results_templates(cl: ChangeList) -> list[str]:
+    """The names before Django's admin/change_list_results.html a page's table may come from."""
+    opts = cl.opts
+    return [
+        f"admin/{opts.app_label}/{opts.model_name}/change_list_results.html",
+        f"admin/{opts.app_label}/change_list_results.html",
+    ]
+
+
+def written_result_list(cl: ChangeList) -> SafeString | None:
+    """The results table written in one pass (trading.admin_html) when the rows are
+    (trading.admin_rows) and the template is Django's own; else None (no rows too: Django's
+    template, which writes no table)."""
+    if admin_html.django_template(RESULTS_TEMPLATE, results_templates(cl)):
+        rows = fast_results(cl)
+        if rows:
+            return admin_html.results_table(list(result_headers(cl)), rows)
+    return None
+
+
 class FastResultListNode(InclusionAdminNode):
-    """``{% result_list cl %}``, the table written in one pass (trading.admin_html) when the
-    rows are (trading.admin_rows) and the template is Django's own."""
+    """``{% result_list cl %}``, written in one pass where ``written_result_list`` can."""
 
     def render(self, context: Context) -> SafeString:
-        cl = self.args[0].resolve(context)
-        opts = cl.opts
-        names = [
-            f"admin/{opts.app_label}/{opts.model_name}/change_list_results.html",
-            f"admin/{opts.app_label}/change_list_results.html",
-        ]
-        if admin_html.django_template(RESULTS_TEMPLATE, names):
-            rows = fast_results(cl)
-            if rows:  # (no rows: Django's template, which writes no table)
-                return admin_html.results_table(list(result_headers(cl)), rows)
-        return super().render(context)
+        written = written_result_list(self.args[0].resolve(context))
+        return super().render(context) if written is None else written
 
 
 @register.tag(name="fast_result_list")
