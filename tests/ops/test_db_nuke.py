@@ -114,7 +114,7 @@ def test_with_yes_in_debug_it_drops_everything_and_rebuilds_it() -> None:
     )
     assert (details if isinstance(details, dict) else json.loads(details)) == {
         "database": urlsplit(url).path.lstrip("/"),
-        "schemas_dropped": ["trading", "audit", "config", "analytics", "public"],
+        "schemas_dropped": ["trading", "audit", "config", "analytics", "alerts", "public"],
         "relations_dropped": dropped,
         "migrations_applied": migrations_before,
     }
