@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "trading.models.OrderStatus.values",
         "TradeSideEnum": "trading.models.TradeSide.values",
         "OrderSideEnum": "trading.models.OrderSide.values",
+        "TradeSourceEnum": "trading.models.TradeSource.values",
+        "AcknowledgedEventSourceEnum": "alerts.api.SOURCES",
     },
 }
 
@@ -308,6 +310,8 @@ ALERTS_BACKOFF_SECONDS = env.float("ALERTS_BACKOFF_SECONDS", default=2.0)  # dou
 ALERTS_BACKOFF_MAX_SECONDS = env.float("ALERTS_BACKOFF_MAX_SECONDS", default=600.0)
 ALERTS_TELEGRAM_API_URL = env.str("ALERTS_TELEGRAM_API_URL", default="https://api.telegram.org")
 ALERTS_OUTBOX_MAX_AGE_SECONDS = env.int("ALERTS_OUTBOX_MAX_AGE_SECONDS", default=300)
+# A Celery task failing this many times in a row writes a task_failing system event.
+TASK_FAILING_AFTER = env.int("TASK_FAILING_AFTER", default=3)
 # E-mail channels and reports: Django's SMTP backend, configured from the environment.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
