@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("botconfig.api.urls")),
     path("api/v1/", include("analytics.api.urls")),
+    path("api/v1/", include("alerts.urls")),
     path("dashboard/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -23,6 +23,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from alerts.models import Acknowledgement, Alert, Channel, DeliveryAttempt, Rule
 from analytics.models import PortfolioSnapshot
 from atb_site.admin_tools import CappedCountPaginator, ReadOnlyModelAdmin
 from audit.models import Backup, ChangeLog, RiskEvent, ScheduledRun, SystemEvent
@@ -109,7 +110,18 @@ def seeded(bot: Bot, superuser: User) -> None:
     SystemEvent.objects.create(
         ts=T0, bot=bot, component="ingest", event_type="started", message="Ingest started"
     )
+    channel = Channel.objects.create(
+        name="ops", kind="webhook", url="http://127.0.0.1:9/", secret="s"
+    )
+    Rule.objects.create(channel=channel, event_type="risk_limit")
     RiskEvent.objects.create(ts=T0, bot=bot, event_type="drawdown_limit")
+    alert = Alert.objects.get()  # written by the trigger
+    DeliveryAttempt.objects.create(
+        alert=alert, channel=channel, started_at=T0, status="failed", latency_ms=3, error="refused"
+    )
+    Acknowledgement.objects.create(
+        source="risk_event", source_id=alert.source_id, user=superuser, ts=T0
+    )
     PortfolioSnapshot.objects.create(
         ts=T0, total_equity_usd=Decimal("10100"), total_balance_usd=Decimal("10000")
     )
@@ -162,6 +174,9 @@ def test_every_admin_page_sends_an_anonymous_user_to_the_login(
 
 def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
     assert sorted(label(model) for model in READ_ONLY) == [
+        "alerts.Acknowledgement",
+        "alerts.Alert",
+        "alerts.DeliveryAttempt",
         "analytics.BotPerformanceSummary",
         "analytics.PortfolioSnapshot",
         "audit.Backup",

@@ -1,17 +1,29 @@
 """The app graph points one way (ARCHITECTURE.md): trading at the bottom; audit above it;
-botconfig and analytics above those; importers and benchmarks leaves. Every import counts, those
+botconfig and analytics above those; importers and benchmarks leaves. alerts sits above audit and
+beside botconfig: it reads audit's events (its triggers fire on audit's tables), and only
+analytics (the beat schedule), the leaves and atb_site may import it. Every import counts, those
 inside functions too: a lazy import is still a dependency."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("trading", "audit", "botconfig", "analytics", "importers", "benchmarks", "atb_site")
+APPS = (
+    "trading",
+    "audit",
+    "botconfig",
+    "alerts",
+    "analytics",
+    "importers",
+    "benchmarks",
+    "atb_site",
+)
 # What each app must never import.
 FORBIDDEN = {
-    "trading": {"audit", "botconfig", "analytics", "importers", "benchmarks"},
-    "audit": {"botconfig", "analytics", "importers", "benchmarks"},
-    "botconfig": {"analytics", "importers", "benchmarks"},
+    "trading": {"audit", "botconfig", "alerts", "analytics", "importers", "benchmarks"},
+    "audit": {"botconfig", "alerts", "analytics", "importers", "benchmarks"},
+    "botconfig": {"alerts", "analytics", "importers", "benchmarks"},
+    "alerts": {"botconfig", "analytics", "importers", "benchmarks"},
     "analytics": {"importers", "benchmarks"},
     "atb_site": {"importers", "benchmarks"},
 }

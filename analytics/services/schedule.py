@@ -6,15 +6,17 @@ is enabled (staff may pause one in the admin) and every entry staff added.
 
 Every entry is a crontab firing once in each period of its task (the tasks' PERIODS), aligned to
 the clock: a run's due slot is the period beat sent it in, so two beats' copies of one firing
-name the same slot, and the second does nothing (audit/scheduled.py).
+name the same slot, and the second does nothing (audit/scheduled.py). The alert sweeps are the
+exception: intervals of seconds, with no slot, safe to run anywhere at once (alerts/tasks.py).
 """
 
 from dataclasses import dataclass
 from typing import Literal
 
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from alerts import tasks as alerts_tasks
 from analytics import tasks as analytics_tasks
 from audit import tasks as audit_tasks
 
@@ -25,7 +27,8 @@ Outcome = Literal["created", "updated", "unchanged"]
 class ScheduledTask:
     name: str  # the PeriodicTask's name, its key; the same as the Celery task name
     description: str
-    crontab_minute: str  # a crontab (UTC, every hour of every day)
+    crontab_minute: str = ""  # a crontab (UTC, every hour of every day)
+    every_seconds: int = 0  # or an interval: sweeps with no slot (alerts), idempotent anywhere
 
     @property
     def task(self) -> str:
@@ -85,6 +88,16 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         "past MARKET_DATA_RETENTION_DAYS dropped (a system event says which).",
         crontab_minute="23",
     ),
+    ScheduledTask(
+        alerts_tasks.DELIVER,
+        "Deliver the alert outbox (the safety net that bounds a breach's time to its receiver).",
+        every_seconds=2,
+    ),
+    ScheduledTask(
+        alerts_tasks.ESCALATE,
+        "Critical events not acknowledged within their rule's minutes: to its escalation channel.",
+        every_seconds=30,
+    ),
 )
 
 
@@ -103,6 +116,14 @@ def _crontab(minute: str) -> CrontabSchedule:
     return schedule
 
 
+def _interval(seconds: int) -> IntervalSchedule:
+    fields = {"every": seconds, "period": IntervalSchedule.SECONDS}
+    schedule = IntervalSchedule.objects.filter(**fields).order_by("id").first()
+    if schedule is None:
+        schedule = IntervalSchedule.objects.create(**fields)
+    return schedule
+
+
 @transaction.atomic
 def periodic_tasks_setup() -> dict[str, Outcome]:
     """Create or update each entry of SCHEDULE by name; returns what happened to each."""
@@ -111,8 +132,8 @@ def periodic_tasks_setup() -> dict[str, Outcome]:
         wanted = {
             "task": entry.task,
             "description": entry.description,
-            "interval": None,
-            "crontab": _crontab(entry.crontab_minute),
+            "interval": _interval(entry.every_seconds) if entry.every_seconds else None,
+            "crontab": None if entry.every_seconds else _crontab(entry.crontab_minute),
             "solar": None,
             "clocked": None,
         }

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "audit",
     "botconfig",
     "analytics",
+    "alerts",  # above audit: reads its events (triggers), imported by analytics' schedule only
     "benchmarks",  # a leaf: imports the others, imported by none
     "importers",  # a leaf too: legacy bots and freqtrade databases in
 ]
@@ -165,7 +166,7 @@ if DATABASE_PGBOUNCER:
     _db["OPTIONS"]["prepare_threshold"] = None
 DATABASES = {"default": _db}
 # The PostgreSQL schemas our apps' tables live in (SCHEMA.md).
-DATABASE_APP_SCHEMAS = ("trading", "audit", "config", "analytics")
+DATABASE_APP_SCHEMAS = ("trading", "audit", "config", "analytics", "alerts")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the Celery broker and the cache ----------------------------------------------------
@@ -293,12 +294,33 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "trading.models.OrderStatus.values",
         "TradeSideEnum": "trading.models.TradeSide.values",
         "OrderSideEnum": "trading.models.OrderSide.values",
+        "TradeSourceEnum": "trading.models.TradeSource.values",
+        "AcknowledgedEventSourceEnum": "alerts.api.SOURCES",
     },
 }
 
 # --- This project ------------------------------------------------------------------------------
 # A bot whose last heartbeat is older than this is marked stale (admin, dashboard, risk checks).
 BOT_HEARTBEAT_STALE_SECONDS = env.int("BOT_HEARTBEAT_STALE_SECONDS", default=300)
+
+# --- Alerts (alerts/; docs/DESIGN.md "Alerts") ---------------------------------------------------
+ALERTS_HTTP_TIMEOUT = env.float("ALERTS_HTTP_TIMEOUT", default=5.0)  # seconds per send
+ALERTS_FAILING_AFTER = env.int("ALERTS_FAILING_AFTER", default=5)  # failures in a row
+ALERTS_BACKOFF_SECONDS = env.float("ALERTS_BACKOFF_SECONDS", default=2.0)  # doubled each retry
+ALERTS_BACKOFF_MAX_SECONDS = env.float("ALERTS_BACKOFF_MAX_SECONDS", default=600.0)
+ALERTS_TELEGRAM_API_URL = env.str("ALERTS_TELEGRAM_API_URL", default="https://api.telegram.org")
+ALERTS_OUTBOX_MAX_AGE_SECONDS = env.int("ALERTS_OUTBOX_MAX_AGE_SECONDS", default=300)
+# A Celery task failing this many times in a row writes a task_failing system event.
+TASK_FAILING_AFTER = env.int("TASK_FAILING_AFTER", default=3)
+# E-mail channels and reports: Django's SMTP backend, configured from the environment.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alerts@localhost")
 
 # --- Backups (audit/backups/, `manage.py db_backup`, the hourly task audit.db_backup) -----------
 # Where dumps go. Development: .data/backups in the checkout. Production has no default: point it

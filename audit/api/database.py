@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -95,6 +96,11 @@ class DatabaseMetricsSerializer(serializers.Serializer):
     requests = CountsSerializer(help_text="HTTP requests; errors are 5xx answers.")
     connections = ConnectionsSerializer()
     tables = TableSizeSerializer(many=True)
+    extensions = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Sections other apps add, by app (alerts: outbox backlog, delivery latency, "
+        "failures per channel).",
+    )
 
 
 class ConnectionInfoSerializer(serializers.Serializer):
@@ -190,6 +196,13 @@ class DatabaseHealthView(APIView):
         return Response(DatabaseHealthSerializer(body).data)
 
 
+def _extension_sections() -> dict[str, Any]:
+    from audit.monitoring.extensions import metrics_sections
+
+    now = timezone.now()
+    return {name: section(now) for name, section in sorted(metrics_sections.items())}
+
+
 class DatabaseMetricsView(APIView):
     """Query count, latency percentiles (from the execute wrapper's histogram, every process,
     since ``since``), error rate, the same for HTTP requests, connections in use and the size of
@@ -224,6 +237,7 @@ class DatabaseMetricsView(APIView):
             "requests": requests,
             "connections": selectors.connection_stats(),
             "tables": [vars(t) for t in selectors.table_sizes()],
+            "extensions": _extension_sections(),
         }
         return Response(DatabaseMetricsSerializer(body).data)
 

@@ -218,6 +218,20 @@ def replicas_check() -> dict[str, Any]:
     return {"status": status, "replicas": states}
 
 
+def extension_checks(*, now: datetime) -> dict[str, dict[str, Any]]:
+    """The checks other apps registered (audit/monitoring/extensions.py); warnings at most."""
+    from audit.monitoring.extensions import readiness_checks
+
+    found: dict[str, dict[str, Any]] = {}
+    for name, check in sorted(readiness_checks.items()):
+        try:
+            found[name] = check(now)
+        except Exception:
+            log.warning("readiness: %s check failed", name, exc_info=True)
+            found[name] = {"status": "unknown", "reason": "the check failed"}
+    return found
+
+
 def readiness(*, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 200 ``{"status": "ok", ...}`` or 503 ``{"status": "unavailable",
     ...}``; ``failed`` names the needed checks that are down, ``warnings`` the others that are
@@ -229,6 +243,7 @@ def readiness(*, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
         checks["backup"] = backup_check(now=now)
         if replicas.replica_aliases():
             checks["replicas"] = replicas_check()
+        checks.update(extension_checks(now=now))
     else:
         checks["beat"] = _unknown(
             int(getattr(settings, "HEALTH_BEAT_MAX_AGE_SECONDS", 600)), "postgres is down"

@@ -154,6 +154,22 @@ def _replica_gauges(out: Exposition) -> None:
         out.sample(up, int(state.usable), {"replica": state.alias})
 
 
+def _extension_families(out: Exposition, now: datetime) -> None:
+    """The families other apps registered (audit/monitoring/extensions.py)."""
+    from audit.monitoring.extensions import prometheus_families
+
+    for provider_name, provider in sorted(prometheus_families.items()):
+        try:
+            families = provider(now)
+        except Exception:
+            log.warning("metrics: %s could not be read", provider_name, exc_info=True)
+            continue
+        for family, kind, help_text, samples in families:
+            name = out.family(family, kind, help_text)
+            for labels, value in samples:
+                out.sample(name, value, labels or None)
+
+
 def metrics_text(*, now: datetime | None = None) -> str:
     now = now or timezone.now()
     # This process's latest counts first, so that its own requests show. A failed flush is
@@ -165,6 +181,8 @@ def metrics_text(*, now: datetime | None = None) -> str:
     database_up = _database_gauges(out, now)
     if database_up and replicas.replica_aliases():
         _replica_gauges(out)
+    if database_up:
+        _extension_families(out, now)
     for name, value, help_text in (
         ("database_up", database_up, "1 when PostgreSQL answered this scrape."),
         ("redis_up", snap is not None, "1 when Redis answered this scrape."),

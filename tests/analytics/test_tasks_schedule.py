@@ -17,6 +17,8 @@ OURS = [
     "audit.data_quality_check",
     "audit.db_backup",
     "audit.market_data_maintenance",
+    "alerts.deliver",
+    "alerts.escalate",
 ]
 
 
@@ -55,6 +57,8 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "audit.data_quality_check": "cron 7 * (UTC)",
         "audit.db_backup": "cron 17 * (UTC)",
         "audit.market_data_maintenance": "cron 23 * (UTC)",
+        "alerts.deliver": "every 2 seconds",
+        "alerts.escalate": "every 30 seconds",
     }
     assert all(t.task == t.name and t.enabled for t in PeriodicTask.objects.all())
 

@@ -110,7 +110,9 @@ def test_metrics_percentiles_error_rate_connections_and_tables(staff_client: API
         "requests",
         "connections",
         "tables",
+        "extensions",
     }
+    assert set(body["extensions"]) == {"alerts"}  # tests/alerts/test_escalation.py: its figures
     assert body["counters_available"] is True
     assert body["since"] is not None
     queries = body["queries"]

@@ -12,7 +12,8 @@ RELATIONS = (
     "SELECT n.nspname || '.' || c.relname FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('r', 'p', 'v', 'm') "
-    "AND n.nspname IN ('public', 'trading', 'audit', 'config', 'analytics', 'keep') ORDER BY 1"
+    "AND n.nspname IN ('public', 'trading', 'audit', 'config', 'analytics', 'alerts', 'keep') "
+    "ORDER BY 1"
 )
 PUBLIC_SCHEMA = (
     "SELECT nspowner::regrole::text, nspacl::text, obj_description(oid, 'pg_namespace') "
@@ -98,7 +99,8 @@ def test_with_yes_in_debug_it_drops_everything_and_rebuilds_it() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"db_nuke: database {where(url)}: dropped schemas trading, audit, config, analytics, "
-        f"public ({dropped} tables and views); rebuilt with {migrations_before} migrations."
+        f"alerts, public ({dropped} tables and views); rebuilt with {migrations_before} "
+        "migrations."
     )
     assert relations_after == [r for r in relations_before if r != ("public.leftover",)]
     assert bots == [(0,)]
@@ -109,12 +111,12 @@ def test_with_yes_in_debug_it_drops_everything_and_rebuilds_it() -> None:
     component, event_type, severity, message, details = events[0]
     assert (component, event_type, severity) == ("dbadmin", "db_nuke", "warning")
     assert message == (
-        f"db_nuke dropped schemas trading, audit, config, analytics, public ({dropped} tables "
-        f"and views) and rebuilt them: {migrations_before} migrations applied"
+        f"db_nuke dropped schemas trading, audit, config, analytics, alerts, public ({dropped} "
+        f"tables and views) and rebuilt them: {migrations_before} migrations applied"
     )
     assert (details if isinstance(details, dict) else json.loads(details)) == {
         "database": urlsplit(url).path.lstrip("/"),
-        "schemas_dropped": ["trading", "audit", "config", "analytics", "public"],
+        "schemas_dropped": ["trading", "audit", "config", "analytics", "alerts", "public"],
         "relations_dropped": dropped,
         "migrations_applied": migrations_before,
     }

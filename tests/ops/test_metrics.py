@@ -173,6 +173,7 @@ def test_gauges_pinned_under_a_fixed_now() -> None:
         "audit",
         "config",
         "analytics",
+        "alerts",
     }
     connections = parsed.named("atb_db_connections")
     assert connections[(("state", "total"),)] >= 1

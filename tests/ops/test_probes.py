@@ -94,6 +94,13 @@ def test_ready_with_everything_up_and_fresh_is_ok_with_every_check() -> None:
                 "age_seconds": 1800.0,
                 "max_age_seconds": 7200,
             },
+            "alerts_outbox": {
+                "status": "ok",
+                "backlog": 0,
+                "oldest_age_seconds": None,
+                "max_age_seconds": 300,
+                "failing_channels": [],
+            },
         },
         "failed": [],
         "warnings": [],
@@ -106,7 +113,7 @@ def test_ready_over_http_is_public_and_not_cached() -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"postgres", "redis", "beat", "backup"}
+    assert set(body["checks"]) == {"postgres", "redis", "beat", "backup", "alerts_outbox"}
     assert response["Cache-Control"].startswith("max-age=0")
 
 
