@@ -293,6 +293,10 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "trading.models.OrderStatus.values",
         "TradeSideEnum": "trading.models.TradeSide.values",
         "OrderSideEnum": "trading.models.OrderSide.values",
+        "BotModeEnum": "trading.models.BotMode.values",
+        "RunModeEnum": "trading.models.RunMode.values",
+        "RunOpenModeEnum": "trading.api.runs.OPENED_MODES",
+        "RunStatusEnum": "trading.models.RunStatus.values",
     },
 }
 
