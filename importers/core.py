@@ -57,6 +57,7 @@ from audit.services.records import system_event_record
 from botconfig.services import bot_register
 from trading.models import Bot, BotMode, Trade
 from trading.services.ingest import RowsRefused, UpsertCounts, risk_metrics_backlog_mark
+from trading.services.runs import import_run_begin, import_run_end
 
 __all__ = [
     "CHUNK_ROWS",
@@ -147,6 +148,7 @@ class Report:
     tables: dict[str, TableCounts] = field(default_factory=dict)
     warnings: list[ReportWarning] = field(default_factory=list)
     duplicates: list[ReportWarning] = field(default_factory=list)  # (table, dropped key, kept key)
+    run_id: int | None = None  # the run the import's new rows are linked to (None: no new rows)
 
     def table(self, name: str) -> TableCounts:
         return self.tables.setdefault(name, TableCounts())
@@ -303,6 +305,7 @@ class ImportContext:
     earliest: datetime | None = None  # the earliest time of a row written (created or changed)
     stale: datetime | None = None  # the source's last activity, when too old (importers.guard)
     trade_keys: set[str] = field(default_factory=set)  # the trade_ids this import writes
+    run_id: int | None = None  # the import's run: what it creates is linked to it
 
     def touched(self, rows: Iterable[dict[str, Any]]) -> None:
         """Note the earliest time among ``rows`` (written ones): the daily rollups are redone
@@ -359,6 +362,8 @@ class ImportContext:
             for start in range(0, len(rows), chunk):
                 part = rows[start : start + chunk]
                 try:
+                    for row in part:  # services without runs ignore the key
+                        row["run_id"] = self.run_id
                     with transaction.atomic():  # a savepoint: the probe below needs it
                         counts = service(bot=self.bot, rows=part)
                 except RowsRefused as exc:
@@ -443,8 +448,11 @@ def import_run(
             bot, report.bot_registered = bot_ensure(job.bot, note=f"{job.command} {job.source}")
             ctx = ImportContext(bot=bot, report=report, progress_enabled=progress)
             ctx.stale = stale_since(job.last_activity, stale_after=stale_after)
+            run = import_run_begin(bot=bot, command=job.command, source=job.source)
+            ctx.run_id = run.pk
             job.work(ctx)
             merge_check(ctx, merge=merge)
+            report.run_id = import_run_end(run=run)
             if dry_run:
                 transaction.set_rollback(True)
             else:

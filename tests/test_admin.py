@@ -34,6 +34,7 @@ from trading.models import (
     AccountBalance,
     ApiToken,
     Bot,
+    BotRun,
     MarketData,
     Order,
     OrderFill,
@@ -85,7 +86,8 @@ def seeded(bot: Bot, superuser: User) -> None:
         bot=bot, config={"risk": {"max_leverage": 3}}, user=superuser, change_reason="t"
     )
     position = make_position(bot)
-    trade = make_trade(bot, position=position, strategy_data={"rsi": 28})
+    run = BotRun.objects.create(bot=bot, mode="live", started_at=T0, strategy_params={"rsi": 14})
+    trade = make_trade(bot, position=position, strategy_data={"rsi": 28}, run=run)
     order = Order.objects.create(
         bot=bot,
         client_order_id="c-1",
@@ -185,6 +187,7 @@ def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
         "audit.ScheduledRun",
         "audit.SystemEvent",
         "trading.AccountBalance",
+        "trading.BotRun",
         "trading.MarketData",
         "trading.Order",
         "trading.Position",

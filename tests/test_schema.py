@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 SCHEMA_TABLES = {
     "trading": {
         "bots",
+        "bot_runs",
         "trades",
         "positions",
         "orders",

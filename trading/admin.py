@@ -504,3 +504,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
             token_revoke(token=token)
             revoked += 1
         self.message_user(request, f"{revoked} token(s) revoked; {already} were already revoked.")
+
+
+from trading import admin_runs  # noqa: E402, F401 - registers BotRunAdmin

@@ -159,6 +159,79 @@ class Bot(models.Model):
         return self.bot_id
 
 
+class RunMode(models.TextChoices):
+    LIVE = "live"
+    DRY_RUN = "dry_run"
+    BACKTEST = "backtest"
+    IMPORTED = "imported"  # history an importer brought in (importers/): one run per import
+
+
+class RunStatus(models.TextChoices):
+    OPEN = "open"
+    CLOSED = "closed"
+    CRASHED = "crashed"  # heartbeats stopped, or the bot opened a new run without closing it
+
+
+class BotRun(models.Model):
+    """One run of a bot's engine, from start to stop (seed 001's trading sessions). What a bot
+    writes while a run is open is linked to it (trading.services.runs.OPEN_RUN_SQL). Natural
+    key: (bot, started_at)."""
+
+    id = models.BigAutoField(primary_key=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="runs")
+    mode = models.CharField(max_length=16, choices=RunMode.choices)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.OPEN)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=255, blank=True, default="")
+    config_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The bot's configuration version in force."
+    )
+    code_version = models.CharField(max_length=128, blank=True, default="")
+    strategy_name = models.CharField(max_length=100, blank=True, default="")
+    strategy_params = models.JSONField(default=dict, blank=True)
+    host = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = schema_table(SCHEMA, "bot_runs")
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "started_at"], name="bot_runs_bot_started_uniq"),
+            # The target of the (bot_id, run_id) foreign keys: a row links only to its bot's run.
+            models.UniqueConstraint(fields=["bot", "id"], name="bot_runs_bot_id_uniq"),
+            # One open run per bot: what the write paths link to is never ambiguous.
+            models.UniqueConstraint(
+                fields=["bot"], condition=Q(ended_at__isnull=True), name="bot_runs_one_open"
+            ),
+            choices_check("bot_runs", "mode", RunMode),
+            choices_check("bot_runs", "status", RunStatus),
+            models.CheckConstraint(
+                condition=Q(status=RunStatus.OPEN, ended_at__isnull=True)
+                | (~Q(status=RunStatus.OPEN) & Q(ended_at__gte=F("started_at"))),
+                name="bot_runs_open_iff_not_ended",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} run {self.pk} ({self.mode})"
+
+
+def run_field() -> models.ForeignKey:
+    """The run a row was written in: set by the write paths, never by the bot's id alone. The
+    (bot_id, run_id) foreign key of migration 0012 keeps it to the row's own bot's runs."""
+    return models.ForeignKey(
+        BotRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,  # the composite (bot_id, run_id) key of 0012 is the constraint
+        related_name="+",
+    )
+
+
 class Position(models.Model):
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, db_index=False, related_name="positions")
     symbol = models.CharField(max_length=64)
@@ -255,6 +328,7 @@ class Trade(models.Model):
     strategy_data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    run = run_field()
 
     class Meta:
         db_table = schema_table(SCHEMA, "trades")
@@ -299,6 +373,14 @@ class Trade(models.Model):
                 condition=Q(status=TradeStatus.OPEN),
                 name="trades_bot_open_idx",
             ),
+            # A run's figures (analytics) read its closed trades in exit order, index only, as
+            # trades_bot_closed_curve_idx (0004) serves a bot's.
+            models.Index(
+                fields=["run", "exit_time", "id"],
+                include=["pnl_usd", "fees_usd", "quantity", "entry_price", "entry_time", "source"],
+                condition=Q(status=TradeStatus.CLOSED, run__isnull=False),
+                name="trades_run_closed_curve_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -335,6 +417,7 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     metadata = models.JSONField(default=dict, blank=True)
+    run = run_field()
 
     class Meta:
         db_table = schema_table(SCHEMA, "orders")
@@ -534,6 +617,7 @@ class Signal(models.Model):
     )
     outcome_pnl_usd = UsdField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    run = run_field()
 
     class Meta:
         db_table = schema_table(SCHEMA, "signals")
@@ -567,6 +651,7 @@ class AccountBalance(models.Model):
         max_length=16, choices=SnapshotType.choices, default=SnapshotType.PERIODIC
     )
     metadata = models.JSONField(default=dict, blank=True)
+    run = run_field()
 
     class Meta:
         db_table = schema_table(SCHEMA, "account_balance")

@@ -6,6 +6,7 @@ components never collide.
 """
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -19,6 +20,8 @@ from analytics.selectors.periods import BREAKDOWNS, PERIODS
 from trading.api.filters import AwareDateTimeField
 from trading.api.serializers import OutputSerializer
 from trading.models import BotMode, BotStatus
+
+_CENT_MILLIONTH = Decimal("1e-8")
 
 
 def money(**kwargs: Any) -> serializers.DecimalField:
@@ -67,6 +70,39 @@ class BotAnalyticsInputSerializer(ExitRangeInputSerializer):
         choices=["backtest"],
         required=False,
         help_text="`backtest` includes backtested trades (left out by default).",
+    )
+
+
+def _runs_field(side: str = "") -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text=f"{side}Run ids (repeat the parameter for several): the trades written in them.",
+    )
+
+
+def _config_version_field(side: str = "") -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text=f"{side}A configuration version: the trades entered while it was in force.",
+    )
+
+
+class BotSummaryInputSerializer(BotAnalyticsInputSerializer):
+    run = _runs_field()
+    config_version = _config_version_field()
+
+
+class BotSummaryCompareInputSerializer(serializers.Serializer):
+    a_run = _runs_field("Side a. ")
+    a_config_version = _config_version_field("Side a. ")
+    b_run = _runs_field("Side b. ")
+    b_config_version = _config_version_field("Side b. ")
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.source
+        choices=["backtest"],
+        required=False,
+        help_text="`backtest` includes backtested trades in a configuration version's slice.",
     )
 
 
@@ -150,6 +186,33 @@ class BotSummaryOutputSerializer(serializers.Serializer):
     last_trade_at = serializers.DateTimeField(allow_null=True)
     reported_equity_usd = money(allow_null=True, help_text="The last account_balance row's.")
     reported_equity_at = serializers.DateTimeField(allow_null=True)
+
+
+class BotSliceSummaryOutputSerializer(BotSummaryOutputSerializer):
+    """The summary of a slice: runs, or a configuration version (given only for one)."""
+
+    run_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    config_version = serializers.IntegerField(allow_null=True, required=False)
+    config_effective_from = serializers.DateTimeField(allow_null=True, required=False)
+    config_effective_to = serializers.DateTimeField(allow_null=True, required=False)
+
+
+class BotSummaryCompareOutputSerializer(serializers.Serializer):
+    bot_id = serializers.CharField()
+    a = BotSliceSummaryOutputSerializer()
+    b = BotSliceSummaryOutputSerializer()
+    differences = serializers.DictField(
+        help_text="b - a for every numeric figure (money as decimal strings, exact; ratios "
+        "as numbers; null where either side is null)."
+    )
+
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        data["differences"] = {
+            name: (f"{value.quantize(_CENT_MILLIONTH):f}" if isinstance(value, Decimal) else value)
+            for name, value in instance["differences"].items()
+        }
+        return data
 
 
 class EquityPointOutputSerializer(serializers.Serializer):

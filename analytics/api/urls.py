@@ -8,6 +8,12 @@ app_name = "analytics-api"
 
 urlpatterns = [
     path("bots/<slug:bot_id>/summary/", views.BotSummaryView.as_view(), name="bot-summary"),
+    path(
+        "bots/<slug:bot_id>/summary/compare/",
+        views.BotSummaryCompareView.as_view(),
+        name="bot-summary-compare",
+    ),
+    path("bots/<slug:bot_id>/reconcile/", views.BotReconcileView.as_view(), name="bot-reconcile"),
     path("bots/<slug:bot_id>/equity/", views.BotEquityView.as_view(), name="bot-equity"),
     path(
         "bots/<slug:bot_id>/performance/",

@@ -4,6 +4,8 @@ summary, performance per period and snapshots (staff only). Views parse the quer
 one selector, serialize.
 """
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import django_filters as filters  # type: ignore[import-untyped, unused-ignore]
@@ -17,13 +19,16 @@ from rest_framework.response import Response
 
 from analytics import selectors
 from analytics.api.serializers import (
-    BotAnalyticsInputSerializer,
     BotBreakdownInputSerializer,
     BotBreakdownOutputSerializer,
     BotEquityInputSerializer,
     BotEquityOutputSerializer,
     BotPerformanceInputSerializer,
     BotPerformanceOutputSerializer,
+    BotSliceSummaryOutputSerializer,
+    BotSummaryCompareInputSerializer,
+    BotSummaryCompareOutputSerializer,
+    BotSummaryInputSerializer,
     BotSummaryOutputSerializer,
     PortfolioPerformanceInputSerializer,
     PortfolioPerformanceOutputSerializer,
@@ -31,6 +36,8 @@ from analytics.api.serializers import (
     PortfolioSummaryOutputSerializer,
 )
 from analytics.models import PortfolioSnapshot
+from analytics.selectors.reconcile import ReconcileRefused, runs_reconcile
+from analytics.selectors.runs import Slice, SliceRefused, bot_slice_summary, bot_slices_compare
 from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
 from trading.api.filters import since_filter, until_filter
@@ -83,18 +90,125 @@ class BotAnalyticsView(StaffReadsFromReplica):
         }
 
 
+def _slice_refused(exc: SliceRefused) -> InvalidInput:
+    return InvalidInput([FieldError(exc.field, exc.reason)])
+
+
 class BotSummaryView(BotAnalyticsView):
     @extend_schema(
         operation_id="bot_summary",
-        summary="Every figure of METRICS.md for one bot",
-        description=WHO_READS,
-        parameters=[BotAnalyticsInputSerializer],
-        responses={200: BotSummaryOutputSerializer, 404: NOT_FOUND},
+        summary="Every figure of METRICS.md for one bot (or some of its runs, or a "
+        "configuration version)",
+        description=WHO_READS
+        + " With `run` (repeatable): only the trades written in those runs, a backtest's "
+        "included. With `config_version`: only the trades entered while it was in force. "
+        "Either way the curve starts from the bot's initial capital.",
+        parameters=[BotSummaryInputSerializer],
+        responses={200: BotSliceSummaryOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request: Request, bot_id: str) -> Response:
-        data = query_input(BotAnalyticsInputSerializer, request)
-        summary = selectors.bot_summary(bot=self.target_bot(bot_id), **self.scope(data))
-        return Response(BotSummaryOutputSerializer(summary).data)
+        data = query_input(BotSummaryInputSerializer, request)
+        bot = self.target_bot(bot_id)
+        runs, version = tuple(data.get("run") or ()), data.get("config_version")
+        if not runs and version is None:
+            summary = selectors.bot_summary(bot=bot, **self.scope(data))
+            return Response(BotSummaryOutputSerializer(summary).data)
+        try:
+            summary = bot_slice_summary(
+                bot=bot, part=Slice(run_ids=runs, config_version=version), **self.scope(data)
+            )
+        except SliceRefused as exc:
+            raise _slice_refused(exc) from exc
+        return Response(BotSliceSummaryOutputSerializer(summary).data)
+
+
+class BotSummaryCompareView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_summary_compare",
+        summary="Two slices of one bot side by side (runs or configuration versions), with b - a",
+        description=WHO_READS,
+        parameters=[BotSummaryCompareInputSerializer],
+        responses={200: BotSummaryCompareOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        bot = self.target_bot(bot_id)  # another bot's: 404 before any 400
+        data = query_input(BotSummaryCompareInputSerializer, request)
+        sides = []
+        for side in ("a", "b"):
+            runs = tuple(data.get(f"{side}_run") or ())
+            version = data.get(f"{side}_config_version")
+            if not runs and version is None:
+                raise InvalidInput(
+                    [FieldError(f"{side}_run", f"{side}_run or {side}_config_version is required")]
+                )
+            sides.append(
+                Slice(
+                    run_ids=runs,
+                    config_version=version,
+                    run_field=f"{side}_run",
+                    config_field=f"{side}_config_version",
+                )
+            )
+        try:
+            compared = bot_slices_compare(
+                bot=bot,
+                a=sides[0],
+                b=sides[1],
+                include_backtest=data.get("source") == "backtest",
+            )
+        except SliceRefused as exc:
+            raise _slice_refused(exc) from exc
+        return Response(BotSummaryCompareOutputSerializer(compared).data)
+
+
+class BotReconcileInputSerializer(serializers.Serializer):
+    live_run = serializers.IntegerField(min_value=1, help_text="The live (or dry-run) run.")
+    backtest_run = serializers.IntegerField(min_value=1, help_text="The backtest run.")
+    tolerance_s = serializers.IntegerField(
+        min_value=0,
+        max_value=7 * 86400,
+        default=300,
+        help_text="The most two matched trades' entries may be apart, in seconds.",
+    )
+
+
+class BotReconcileView(BotAnalyticsView):
+    @extend_schema(
+        operation_id="bot_reconcile",
+        summary="A live run against a backtest run: matched trades, slippage, the P&L "
+        "difference as the sum of its parts",
+        description=WHO_READS
+        + " Trades match on symbol and side with entries at most tolerance_s apart, one to "
+        "one, closest first. difference_usd = matched_usd + live_only_usd + backtest_only_usd, "
+        "and matched_usd = the sum of matched_parts_usd (entry, exit, size, fee, other), "
+        "each to the last digit.",
+        parameters=[BotReconcileInputSerializer],
+        responses={200: OpenApiResponse(description="The reconciliation."), 404: NOT_FOUND},
+    )
+    def get(self, request: Request, bot_id: str) -> Response:
+        bot = self.target_bot(bot_id)  # another bot's: 404 before any 400
+        data = query_input(BotReconcileInputSerializer, request)
+        try:
+            result = runs_reconcile(
+                bot=bot,
+                live_run_id=data["live_run"],
+                backtest_run_id=data["backtest_run"],
+                tolerance=timedelta(seconds=data["tolerance_s"]),
+            )
+        except ReconcileRefused as exc:
+            raise InvalidInput([FieldError(exc.field, exc.reason)]) from exc
+        return Response(_money_as_text(result))
+
+
+def _money_as_text(value: Any) -> Any:
+    """Decimals as their exact text (money is never a float on the wire)."""
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, dict):
+        return {k: _money_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_money_as_text(v) for v in value]
+    return value
 
 
 class BotEquityView(BotAnalyticsView):

@@ -132,8 +132,11 @@ def bot_summary(
     since: datetime | None = None,
     until: datetime | None = None,
     include_backtest: bool = False,
+    run_ids: tuple[int, ...] = (),
+    entered: tuple[datetime, datetime | None] | None = None,
 ) -> dict[str, Any]:
-    """Every figure of METRICS.md for one bot, over the trades that closed in [since, until).
+    """Every figure of METRICS.md for one bot, over the trades that closed in [since, until);
+    only those of ``run_ids`` (analytics.selectors.runs), or entered in ``entered``, when given.
 
     With ``since``, the curve starts from the equity the bot had then (initial capital plus
     the trades closed before), so drawdown, returns and CAGR are those of the period. Open
@@ -148,8 +151,17 @@ def bot_summary(
     since its cut; where the probe found no usable checkpoint, one is built first (about as
     slow as the whole statement, once).
     """
-    scope = bot_scope(bot=bot, since=since, until=until, include_backtest=include_backtest)
+    scope = bot_scope(
+        bot=bot,
+        since=since,
+        until=until,
+        include_backtest=include_backtest,
+        run_ids=run_ids,
+        entered=entered,
+    )
     balance_until = "AND ab.ts < %(until)s" if until is not None else ""
+    if run_ids:  # the equity the runs reported
+        balance_until += " AND ab.run_id = ANY(%(run_ids)s::bigint[])"
     probe = fetch_one(_PROBE_SQL.format(balance_until=balance_until), scope.params)
     key = _cache_key(scope=scope, version=probe["trades_version"], at=probe["trades_changed_at"])
     row = _cache_get(key) if key is not None else None
@@ -202,6 +214,8 @@ def _cache_key(*, scope: TradeScope, version: int | None, at: datetime | None) -
         return None  # no trade was ever written for the bot: nothing to save
     parts = [scope.bot_id, version, at.isoformat(), scope.params["initial"]]
     parts += [scope.since and scope.since.isoformat(), scope.until and scope.until.isoformat()]
+    if scope.sliced:
+        parts += [",".join(map(str, scope.run_ids)), scope.entered_from, scope.entered_to]
     return "analytics:bot-summary:1:" + ":".join(str(p) for p in [*parts, scope.include_backtest])
 
 

@@ -48,12 +48,31 @@ class TradeScope:
     until: datetime | None = None
     include_backtest: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    # A slice of the bot's trades: those written in these runs (whatever their source), or
+    # those entered in [entered_from, entered_to) (a configuration version's time in force).
+    run_ids: tuple[int, ...] = ()
+    entered_from: datetime | None = None
+    entered_to: datetime | None = None
 
     def __post_init__(self) -> None:
         self.params.update(bot_id=self.bot_id, since=self.since, until=self.until)
+        if self.run_ids:
+            self.params["run_ids"] = list(self.run_ids)
+        self.params.update(entered_from=self.entered_from, entered_to=self.entered_to)
+
+    @property
+    def sliced(self) -> bool:
+        return bool(self.run_ids) or self.entered_from is not None
 
     def _source(self, alias: str) -> str:
-        return "" if self.include_backtest else f" AND {alias}.source <> 'backtest'"
+        where = ""
+        if self.run_ids:  # a run's trades are all its own, a backtest's included
+            return f" AND {alias}.run_id = ANY(%(run_ids)s::bigint[])"
+        if self.entered_from is not None:
+            where += f" AND {alias}.entry_time >= %(entered_from)s"
+        if self.entered_to is not None:
+            where += f" AND {alias}.entry_time < %(entered_to)s"
+        return where + ("" if self.include_backtest else f" AND {alias}.source <> 'backtest'")
 
     def closed(self, alias: str = "t") -> str:
         """The closed trades of the period (exit_time in [since, until))."""
@@ -86,11 +105,23 @@ class TradeScope:
 
 
 def bot_scope(
-    *, bot: Bot, since: datetime | None, until: datetime | None, include_backtest: bool
+    *,
+    bot: Bot,
+    since: datetime | None,
+    until: datetime | None,
+    include_backtest: bool,
+    run_ids: tuple[int, ...] = (),
+    entered: tuple[datetime, datetime | None] | None = None,
 ) -> TradeScope:
     """The scope of a bot's figures, with its initial capital as the ``initial`` parameter."""
     scope = TradeScope(
-        bot_id=bot.bot_id, since=since, until=until, include_backtest=include_backtest
+        bot_id=bot.bot_id,
+        since=since,
+        until=until,
+        include_backtest=include_backtest,
+        run_ids=run_ids,
+        entered_from=entered[0] if entered else None,
+        entered_to=entered[1] if entered else None,
     )
     scope.params["initial"] = bot.initial_capital_usd
     return scope

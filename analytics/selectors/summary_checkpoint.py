@@ -18,7 +18,12 @@ CHECKPOINT_COLUMNS = ("checkpoint_usable", "later_trades", "checkpoint_cut")
 def checkpoint_serves(scope: TradeScope) -> bool:
     """Whether a checkpoint holds ``scope``'s summary: all time, without backtests (the
     function's trade filter is TradeScope's for that scope)."""
-    return scope.since is None and scope.until is None and not scope.include_backtest
+    return (
+        scope.since is None
+        and scope.until is None
+        and not scope.include_backtest
+        and not scope.sliced
+    )
 
 
 def checkpoint_summary_sql(scope: TradeScope) -> str:

@@ -57,6 +57,7 @@ from botconfig.models import BotConfiguration
 from botconfig.services import bot_pause
 from trading.db import advisory_lock_key
 from trading.models import Bot, BotStatus
+from trading.services.runs import bot_runs_close_stale
 
 LIMIT_EVENT_TYPES = (
     RiskEventType.DAILY_LOSS_LIMIT,
@@ -365,6 +366,8 @@ def heartbeat_stale_check(*, now: datetime | None = None) -> list[RiskEvent]:
     open_events = RiskEvent.objects.select_for_update().filter(
         event_type=RiskEventType.STALE_HEARTBEAT, resolved=False
     )
+    # The runs of engines gone quiet end here, as crashed, at their last heartbeat.
+    bot_runs_close_stale(cutoff=cutoff, limit_seconds=limit)
     episodes: set[str] = set()
     for event in open_events.select_related("bot").order_by("ts", "id"):
         heartbeat = event.bot.last_heartbeat_at

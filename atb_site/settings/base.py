@@ -296,6 +296,10 @@ SPECTACULAR_SETTINGS = {
         "OrderSideEnum": "trading.models.OrderSide.values",
         "TradeSourceEnum": "trading.models.TradeSource.values",
         "AcknowledgedEventSourceEnum": "alerts.api.SOURCES",
+        "BotModeEnum": "trading.models.BotMode.values",
+        "RunModeEnum": "trading.models.RunMode.values",
+        "RunOpenModeEnum": "trading.api.runs.OPENED_MODES",
+        "RunStatusEnum": "trading.models.RunStatus.values",
     },
 }
 

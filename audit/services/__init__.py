@@ -11,6 +11,7 @@ from audit.services.quality import data_quality_check
 from audit.services.records import (
     SYSTEM_EVENT_COLUMNS,
     SYSTEM_EVENT_INSERT_SQL,
+    bot_run_change_record,
     bot_status_change_record,
     change_record,
     json_safe,
@@ -24,6 +25,7 @@ from audit.services.runs import scheduled_run_claim
 __all__ = [
     "SYSTEM_EVENT_COLUMNS",
     "SYSTEM_EVENT_INSERT_SQL",
+    "bot_run_change_record",
     "bot_status_change_record",
     "change_record",
     "data_quality_check",

@@ -160,3 +160,18 @@ def bot_status_change_record(bot: Bot, old_status: str, new_status: str) -> None
         actor_bot=bot,
         note="reported by the bot's heartbeat",
     )
+
+
+def bot_run_change_record(
+    run: Any, action: str, old: dict[str, Any], new: dict[str, Any], actor_bot: Bot | None
+) -> None:
+    """The change record of a bot run opened, closed or closed as crashed
+    (trading.services.runs)."""
+    change_record(
+        entity=run,
+        action=ChangeAction(action),
+        old_values=old,
+        new_values=new,
+        actor_bot=actor_bot,
+        note=new.get("end_reason") or "",
+    )

@@ -129,7 +129,7 @@ def freqtrade_import(
     staging_create()
     positions: set[tuple[str, str, str]] = set()
     bar = ctx.progress("trades", len(trades))
-    writer = ChunkWriter(bot=bot)
+    writer = ChunkWriter(bot=bot, run_id=ctx.run_id)
     pending: tuple[Future[dict[str, UpsertCounts]], list[MappedTrade]] | None = None
     try:
         for start in range(0, len(trades), CHUNK_TRADES):

@@ -89,8 +89,8 @@ CREATE TEMPORARY TABLE ft_order_rows ON COMMIT DROP AS
 
 # The upsert also marks the risk_metrics days a past trade makes stale (as the API does).
 TRADES_UPSERT_SQL = with_backlog_mark(f"""
-INSERT INTO trading.trades (bot_id, {_cols(TRADE_COLUMNS)}, created_at, updated_at)
-SELECT %(bot_id)s, {_cols(TRADE_COLUMNS, "u.")}, now(), now()
+INSERT INTO trading.trades (bot_id, run_id, {_cols(TRADE_COLUMNS)}, created_at, updated_at)
+SELECT %(bot_id)s, %(run_id)s, {_cols(TRADE_COLUMNS, "u.")}, now(), now()
 FROM ft_trade_rows AS u
 LEFT JOIN trading.trades AS t ON t.bot_id = %(bot_id)s AND t.trade_id = u.trade_id
 WHERE t.id IS NULL OR ({_cols(_TRADE_MUTABLE, "t.")}) IS DISTINCT FROM ({_cols(_TRADE_MUTABLE, "u.")})
@@ -102,9 +102,9 @@ RETURNING {TRADE_WRITTEN}
 
 _ORDER_TOTALS = ("trade_id", "filled_quantity", "avg_fill_price")
 ORDERS_UPSERT_SQL = f"""
-INSERT INTO trading.orders (bot_id, client_order_id, {_cols(_ORDER_STORED)},
+INSERT INTO trading.orders (bot_id, run_id, client_order_id, {_cols(_ORDER_STORED)},
     {_cols(_ORDER_TOTALS)}, created_at, updated_at)
-SELECT %(bot_id)s, u.client_order_id, {_cols(_ORDER_STORED, "u.")},
+SELECT %(bot_id)s, %(run_id)s, u.client_order_id, {_cols(_ORDER_STORED, "u.")},
     t.id, coalesce(u.fill_quantity, 0), u.fill_price, now(), now()
 FROM ft_order_rows AS u
 JOIN trading.trades AS t ON t.bot_id = %(bot_id)s AND t.trade_id = u.trade_id
@@ -200,13 +200,19 @@ def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: list[dict[str
 _STAGED = {"ft_trade_rows": ("trades", "trade_id"), "ft_order_rows": ("orders", "client_order_id")}
 
 
-def _returned(cursor: Any, sql: str, bot: Bot, sent: int) -> UpsertCounts:
-    cursor.execute(sql, {"bot_id": bot.bot_id})
+def _returned(cursor: Any, sql: str, bot: Bot, sent: int, run_id: int | None) -> UpsertCounts:
+    # run_id: the import's run, which the trades and orders it creates are linked to.
+    cursor.execute(sql, {"bot_id": bot.bot_id, "run_id": run_id})
     return upsert_counts([created for (created,) in cursor.fetchall()], sent)
 
 
 def chunk_write(
-    cursor: Any, *, bot: Bot, trades: list[dict[str, Any]], orders: list[dict[str, Any]]
+    cursor: Any,
+    *,
+    bot: Bot,
+    trades: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    run_id: int | None = None,
 ) -> dict[str, UpsertCounts]:
     """Stage and write one chunk of trades with their orders and fills: counts per table."""
     fills = sum(1 for order in orders if order["fill_quantity"] is not None)
@@ -215,9 +221,9 @@ def chunk_write(
     # Statistics of the join keys only: the JSONB columns would make it slow.
     cursor.execute("ANALYZE ft_trade_rows (trade_id), ft_order_rows (client_order_id, trade_id)")
     return {
-        "trades": _returned(cursor, TRADES_UPSERT_SQL, bot, len(trades)),
-        "orders": _returned(cursor, ORDERS_UPSERT_SQL, bot, len(orders)),
-        "order_fills": _returned(cursor, FILLS_UPSERT_SQL, bot, fills),
+        "trades": _returned(cursor, TRADES_UPSERT_SQL, bot, len(trades), run_id),
+        "orders": _returned(cursor, ORDERS_UPSERT_SQL, bot, len(orders), run_id),
+        "order_fills": _returned(cursor, FILLS_UPSERT_SQL, bot, fills, run_id),
     }
 
 
@@ -230,9 +236,10 @@ class ChunkWriter:
     transaction. Between ``submit`` and ``result`` the caller must not use the connection.
     """
 
-    def __init__(self, *, bot: Bot) -> None:
+    def __init__(self, *, bot: Bot, run_id: int | None = None) -> None:
         connection.ensure_connection()
         self.bot = bot
+        self.run_id = run_id
         self._raw = connection.connection
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="freqtrade-write")
 
@@ -245,7 +252,9 @@ class ChunkWriter:
         self, trades: list[dict[str, Any]], orders: list[dict[str, Any]]
     ) -> dict[str, UpsertCounts]:
         with self._raw.cursor() as cursor:
-            return chunk_write(cursor, bot=self.bot, trades=trades, orders=orders)
+            return chunk_write(
+                cursor, bot=self.bot, trades=trades, orders=orders, run_id=self.run_id
+            )
 
     @staticmethod
     def result(future: "Future[dict[str, UpsertCounts]]") -> dict[str, UpsertCounts]:

@@ -244,7 +244,7 @@ def test_marking_looks_each_trade_up_by_its_key_however_many_trades_the_bot_has(
         "strategy_data": {},
     }
     row = trade_derived_fields({k: Decimal(v) if k in _NUMERIC else v for k, v in sent.items()})
-    params: dict[str, Any] = {"bot_id": chained.bot_id}
+    params: dict[str, Any] = {"bot_id": chained.bot_id, "run_id": array_literal("bigint", [None])}
     for name, kind in TRADE_COLUMNS:
         params[name] = array_literal(kind, [row.get(name)])
 

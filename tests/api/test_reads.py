@@ -15,7 +15,7 @@ from audit.models import RiskEvent, SystemEvent
 from tests.api.conftest import client_with
 from tests.factories import T0, make_bot, make_closed_trade, make_position, make_trade
 from trading.api.pagination import KeysetCursorPagination
-from trading.models import AccountBalance, Bot, Order, OrderFill, Position, Signal, Trade
+from trading.models import AccountBalance, Bot, BotRun, Order, OrderFill, Position, Signal, Trade
 from trading.services.tokens import staff_token_create
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +66,7 @@ ROW_MAKERS: dict[type[models.Model], Callable[[Bot, int], models.Model]] = {
     SystemEvent: lambda bot, n: SystemEvent.objects.create(
         ts=_minute(n), bot=bot, component="ingest", event_type="started", message="m"
     ),
+    BotRun: lambda bot, n: BotRun.objects.create(bot=bot, mode="live", started_at=_minute(n)),
 }
 
 LISTS = {

@@ -9,13 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api.common import bot_of_request, bot_rows
+from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, ident, moment, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, run_ref, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import SnapshotType
-from trading.services.ingest import balance_upsert_many
+from trading.services.ingest import RowsRefused, balance_upsert_many
 
 MAX_BALANCES = 5_000
 
@@ -32,6 +32,7 @@ BALANCE_SHAPE = Shape(
         "available_margin_usd": usd(required=False, null=True),
         "unrealized_pnl_usd": usd(default=Decimal(0)),
         "metadata": F("object", required=False, default=dict),
+        "run_id": run_ref(),
     },
     server_owned=("id",),
 )
@@ -56,13 +57,17 @@ class BalanceWriteView(APIView):
         bot = bot_of_request(request)
 
         def write() -> Response:
-            rows, _ = bot_rows(
+            rows, batch = bot_rows(
                 request,
                 bot=bot,
                 shape=BALANCE_SHAPE,
                 key=lambda r: (r["ts"], r["snapshot_type"]),
                 max_items=MAX_BALANCES,
             )
-            return Response(balance_upsert_many(bot=bot, rows=rows).as_json())
+            try:
+                counts = balance_upsert_many(bot=bot, rows=rows)
+            except RowsRefused as exc:  # a run_id not of this bot's runs
+                raise invalid_rows(exc, batch=batch) from exc
+            return Response(counts.as_json())
 
         return idempotent(request, write)

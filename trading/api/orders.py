@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, ident, moment, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, quantity, run_ref, text, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import OrderSide, OrderStatus, OrderType
 from trading.services.ingest import (
@@ -74,6 +74,7 @@ ORDER_SHAPE = Shape(
         "submitted_at": moment(required=False, null=True),
         "filled_at": moment(required=False, null=True),
         "metadata": F("object", required=False, default=dict),
+        "run_id": run_ref(),
     },
     rules=[_order_rules],
     server_owned=(

@@ -433,3 +433,14 @@ def choice(values: Sequence[str], **kw: Any) -> F:
 
 def moment(**kw: Any) -> F:
     return F("datetime", **kw)
+
+
+def run_ref() -> F:
+    """A row's run (trading.bot_runs), named explicitly; by default the bot's open run."""
+    return F(
+        "int",
+        required=False,
+        null=True,
+        min_value=1,
+        help="Optional: the id of one of the bot's runs. By default, its open run (if any).",
+    )

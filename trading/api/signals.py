@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from trading.api.common import bot_of_request, bot_rows, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, run_ref, usd
 from trading.api.trades import IDEMPOTENCY_PARAMETER, UpsertCountsOutputSerializer
 from trading.models import SignalDirection, SignalOutcome
 from trading.services.ingest import RowsRefused, signal_upsert_many
@@ -47,6 +47,7 @@ SIGNAL_SHAPE = Shape(
         "outcome": choice(SignalOutcome.values, default=SignalOutcome.PENDING.value),
         "outcome_pnl_usd": usd(required=False, null=True),
         "metadata": F("object", required=False, default=dict),
+        "run_id": run_ref(),
     },
     server_owned=("id",),
 )

@@ -17,15 +17,15 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from trading.api.common import bot_of_request, bot_rows, fast_path_body
+from trading.api.common import bot_of_request, bot_rows, fast_path_body, invalid_rows
 from trading.api.idempotency import idempotent
 from trading.api.lists import TradeListView
 from trading.api.permissions import IsBot
-from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, text, usd
+from trading.api.shapes import F, Shape, choice, ident, moment, pct, quantity, run_ref, text, usd
 from trading.api.trades_fast import trades_upsert_fast
 from trading.api.trades_single import single_trade_fast
 from trading.models import TradeSide, TradeSource, TradeStatus
-from trading.services.ingest import trade_derived_fields, trade_upsert_many
+from trading.services.ingest import RowsRefused, trade_derived_fields, trade_upsert_many
 from trading.services.ingest.common import USD_BOUND, NumericBound, value_problem
 
 MAX_TRADES = 5_000
@@ -132,6 +132,7 @@ TRADE_SHAPE = Shape(
         "exit_reason": text(255, required=False, default=""),
         "entry_tag": text(255, required=False, default=""),
         "strategy_data": F("object", required=False, default=dict),
+        "run_id": run_ref(),
     },
     rules=[_trade_rules],
     server_owned=("id", "created_at", "updated_at", "pnl_pct", "position"),
@@ -187,7 +188,7 @@ class TradeCollectionView(TradeListView):
                 counts = trades_upsert_fast(raw, bot=bot, most=MAX_TRADES, refused=_overflow)
                 if counts is not None:
                     return Response(counts.as_json())
-            rows, _ = bot_rows(
+            rows, batch = bot_rows(
                 request,
                 bot=bot,
                 shape=TRADE_SHAPE,
@@ -197,6 +198,10 @@ class TradeCollectionView(TradeListView):
             for row in rows:
                 row["source"] = row["source"] or bot.mode
                 trade_derived_fields(row)
-            return Response(trade_upsert_many(bot=bot, rows=rows).as_json())
+            try:
+                counts = trade_upsert_many(bot=bot, rows=rows)
+            except RowsRefused as exc:  # a run_id not of this bot's runs
+                raise invalid_rows(exc, batch=batch) from exc
+            return Response(counts.as_json())
 
         return idempotent(request, write)

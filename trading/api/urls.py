@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from trading.api import collections, lists, orders
+from trading.api import collections, lists, orders, runs
 from trading.api.market import MarketDataView, PriceListView
 from trading.api.state import HeartbeatView
 from trading.api.trades import TradeCollectionView
@@ -19,6 +19,9 @@ urlpatterns = [
     path("market-data/", MarketDataView.as_view(), name="market-data"),
     path("prices/", PriceListView.as_view(), name="prices"),
     path("heartbeat/", HeartbeatView.as_view(), name="heartbeat"),
+    path("runs/", runs.RunCollectionView.as_view(), name="runs"),
+    path("runs/<int:pk>/", runs.RunDetailView.as_view(), name="run"),
+    path("runs/<int:pk>/close/", runs.RunCloseView.as_view(), name="run-close"),
     path("trades/<int:pk>/", lists.TradeDetailView.as_view(), name="trade"),
     path("orders/<int:pk>/", lists.OrderDetailView.as_view(), name="order"),
     path("positions/<int:pk>/", lists.PositionDetailView.as_view(), name="position"),

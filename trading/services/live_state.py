@@ -32,9 +32,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
-from trading.models import AccountBalance, Bot, BotStatus, SnapshotType
+from trading.models import AccountBalance, Bot, BotRun, BotStatus, SnapshotType
 from trading.redis_breaker import redis_attempt, redis_client, redis_key
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,10 @@ def _write_through(
         if balance_usd is not None and equity_usd is not None:
             AccountBalance.objects.create(
                 bot_id=bot.pk,
+                # The open run, if any: one probe inside the INSERT, as the batch paths do.
+                run_id=Subquery(
+                    BotRun.objects.filter(bot_id=bot.pk, ended_at__isnull=True).values("pk")
+                ),
                 ts=now,
                 balance_usd=balance_usd,
                 equity_usd=equity_usd,

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 
 from trading.models import Bot
 from trading.services.ingest.common import (
+    RUN_COLUMN,
     Column,
     UpsertCounts,
     array_params,
@@ -13,6 +14,8 @@ from trading.services.ingest.common import (
     changed_sql,
     column_list,
     key_order_sql,
+    run_id_sql,
+    run_params,
     unnest_sql,
     upsert_counts,
 )
@@ -32,9 +35,9 @@ BALANCE_COLUMNS: tuple[Column, ...] = (
 _BALANCE_KEY = ("ts", "snapshot_type")
 
 BALANCE_UPSERT_SQL = f"""
-INSERT INTO trading.account_balance (bot_id, {column_list(BALANCE_COLUMNS)})
-SELECT %(bot_id)s, {column_list(BALANCE_COLUMNS, prefix="u.")}
-FROM {unnest_sql(BALANCE_COLUMNS)}
+INSERT INTO trading.account_balance (bot_id, run_id, {column_list(BALANCE_COLUMNS)})
+SELECT %(bot_id)s, {run_id_sql("u.run_id")}, {column_list(BALANCE_COLUMNS, prefix="u.")}
+FROM {unnest_sql((*BALANCE_COLUMNS, RUN_COLUMN))}
 {key_order_sql(BALANCE_COLUMNS, _BALANCE_KEY)}
 ON CONFLICT (bot_id, ts, snapshot_type) DO UPDATE SET
     {assignments_sql(BALANCE_COLUMNS, "EXCLUDED", _BALANCE_KEY)}
@@ -48,6 +51,7 @@ def balance_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts
     if not rows:
         return UpsertCounts(0, 0, 0)
     params = {"bot_id": bot.bot_id, **array_params(rows, BALANCE_COLUMNS)}
+    params |= run_params(bot=bot, rows=rows)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(BALANCE_UPSERT_SQL, params)
         flags = [created for (created,) in cursor.fetchall()]

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from trading.models import Bot
+from trading.models import Bot, BotRun
 
 USD_PLACES = Decimal("1e-8")
 PCT_PLACES = Decimal("1e-6")
@@ -245,3 +245,50 @@ def trade_refs_resolve(cursor: Any, *, bot: Bot, refs: list[str | None]) -> list
 
 def plain_decimal(number: Decimal) -> str:
     return f"{number.normalize():f}"
+
+
+# --- Runs ---------------------------------------------------------------------------------------
+
+# The id of the bot's open run, or NULL: one probe of the bot_runs_one_open partial unique
+# index. Uncorrelated with the batch, PostgreSQL evaluates it once per statement (an InitPlan),
+# however many rows the statement writes. The statement's parameters must hold %(bot_id)s.
+# (varchar, as the statements' other uses of the parameter: a prepared statement gives it one
+# type.)
+OPEN_RUN_SQL = (
+    "(SELECT r.id FROM trading.bot_runs AS r"
+    " WHERE r.bot_id = %(bot_id)s::varchar AND r.ended_at IS NULL)"
+)
+
+
+def run_id_sql(explicit: str) -> str:
+    """A row's run: the one it names (``explicit``, an SQL expression), else the open one."""
+    return f"COALESCE({explicit}, {OPEN_RUN_SQL})"
+
+
+# The run a row names, a column the batch carries beside its table's own (NULL for most rows).
+RUN_COLUMN: Column = ("run_id", "bigint")
+
+
+def run_params(*, bot: Bot, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The run_id array parameter of a batch, each named run checked to be ``bot``'s."""
+    run_ids = [r.get("run_id") for r in rows]
+    run_ids_check(bot=bot, run_ids=run_ids)
+    return {"run_id": array_literal("bigint", run_ids)}
+
+
+def run_ids_check(*, bot: Bot, run_ids: list[int | None]) -> None:
+    """RowsRefused, naming run_id, for every row that names a run not of ``bot``'s; one query,
+    only when a row names one."""
+    wanted = sorted({run_id for run_id in run_ids if run_id is not None})
+    if not wanted:
+        return
+    found = set(
+        BotRun.objects.filter(bot=bot, pk__in=wanted).values_list("pk", flat=True).order_by()
+    )
+    errors: list[tuple[int, str | None, str]] = [
+        (index, "run_id", f"{bot.bot_id} has no run {run_id}")
+        for index, run_id in enumerate(run_ids)
+        if run_id is not None and run_id not in found
+    ]
+    if errors:
+        raise RowsRefused(errors)

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 
 from trading.models import Bot
 from trading.services.ingest.common import (
+    RUN_COLUMN,
     Column,
     OrderNotFound,
     RowsRefused,
@@ -17,6 +18,8 @@ from trading.services.ingest.common import (
     column_list,
     key_order_sql,
     plain_decimal,
+    run_id_sql,
+    run_params,
     trade_refs_resolve,
     unnest_sql,
     upsert_counts,
@@ -47,9 +50,10 @@ _ORDER_KEY = ("client_order_id",)
 # filled_quantity and avg_fill_price are the fills' (order_fill_upsert_many), never the bot's.
 ORDER_UPSERT_SQL = f"""
 INSERT INTO trading.orders
-    (bot_id, {column_list(ORDER_COLUMNS)}, filled_quantity, created_at, updated_at)
-SELECT %(bot_id)s, {column_list(ORDER_COLUMNS, prefix="u.")}, 0, now(), now()
-FROM {unnest_sql(ORDER_COLUMNS)}
+    (bot_id, run_id, {column_list(ORDER_COLUMNS)}, filled_quantity, created_at, updated_at)
+SELECT %(bot_id)s, {run_id_sql("u.run_id")}, {column_list(ORDER_COLUMNS, prefix="u.")}, 0,
+    now(), now()
+FROM {unnest_sql((*ORDER_COLUMNS, RUN_COLUMN))}
 {key_order_sql(ORDER_COLUMNS, _ORDER_KEY)}
 ON CONFLICT (bot_id, client_order_id) DO UPDATE SET
     {assignments_sql(ORDER_COLUMNS, "EXCLUDED", _ORDER_KEY)}, updated_at = now()
@@ -77,6 +81,7 @@ def order_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     if not rows:
         return UpsertCounts(0, 0, 0)
     params: dict[str, Any] = {"bot_id": bot.bot_id, **array_params(rows, ORDER_COLUMNS)}
+    params |= run_params(bot=bot, rows=rows)
     with transaction.atomic(), connection.cursor() as cursor:
         trade_ids = trade_refs_resolve(cursor, bot=bot, refs=[r["trade_id"] for r in rows])
         params["trade_id"] = array_literal("bigint", trade_ids)

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 
 from trading.models import Bot
 from trading.services.ingest.common import (
+    RUN_COLUMN,
     Column,
     UpsertCounts,
     array_literal,
@@ -14,6 +15,8 @@ from trading.services.ingest.common import (
     changed_sql,
     column_list,
     lock_bot_table,
+    run_id_sql,
+    run_params,
     trade_refs_resolve,
     unnest_sql,
 )
@@ -42,7 +45,7 @@ SIGNAL_KEY = ("symbol", "signal_type", "generated_at")
 # of stored duplicates (written some other way) the oldest is the one updated.
 SIGNAL_UPSERT_SQL = f"""
 WITH u AS (
-    SELECT * FROM {unnest_sql(SIGNAL_COLUMNS)}
+    SELECT * FROM {unnest_sql((*SIGNAL_COLUMNS, RUN_COLUMN))}
 ), stored AS (
     SELECT DISTINCT ON (s.symbol, s.signal_type, s.generated_at)
         s.id, s.symbol, s.signal_type, s.generated_at
@@ -57,8 +60,8 @@ WITH u AS (
     WHERE s.id = k.id AND {changed_sql(SIGNAL_COLUMNS, "s", "u", SIGNAL_KEY)}
     RETURNING s.id
 ), added AS (
-    INSERT INTO trading.signals (bot_id, {column_list(SIGNAL_COLUMNS)})
-    SELECT %(bot_id)s, {column_list(SIGNAL_COLUMNS, prefix="u.")}
+    INSERT INTO trading.signals (bot_id, run_id, {column_list(SIGNAL_COLUMNS)})
+    SELECT %(bot_id)s, {run_id_sql("u.run_id")}, {column_list(SIGNAL_COLUMNS, prefix="u.")}
     FROM u
     WHERE NOT EXISTS (
         SELECT FROM stored AS k
@@ -77,6 +80,7 @@ def signal_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     if not rows:
         return UpsertCounts(0, 0, 0)
     params: dict[str, Any] = {"bot_id": bot.bot_id, **array_params(rows, SIGNAL_COLUMNS)}
+    params |= run_params(bot=bot, rows=rows)
     with transaction.atomic(), connection.cursor() as cursor:
         trade_ids = trade_refs_resolve(cursor, bot=bot, refs=[r["trade_id"] for r in rows])
         params["trade_id"] = array_literal("bigint", trade_ids)

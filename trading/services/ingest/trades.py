@@ -10,11 +10,14 @@ from atb_site.db.base import prepared_cursor
 from trading.models import Bot, TradeSide, TradeStatus
 from trading.services.ingest.backlog import TRADE_WRITTEN, may_make_stale, with_backlog_mark
 from trading.services.ingest.common import (
+    OPEN_RUN_SQL,
     PCT_PLACES,
     USD_PLACES,
     UpsertCounts,
     array_literal,
     key_order_sql,
+    run_id_sql,
+    run_ids_check,
     upsert_counts,
     values_check,
 )
@@ -44,14 +47,18 @@ TRADE_COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = [name for name, _ in TRADE_COLUMNS]
 _MUTABLE = [name for name in _NAMES if name != "trade_id"]
 
+# The generic path's rows also carry the run a trade names (run_id, NULL for most); the
+# staging table of the fast path does not (a trade naming its run takes the generic path).
 _UNNEST = (
-    f"unnest({', '.join(f'%({n})s::{t}[]' for n, t in TRADE_COLUMNS)})\n"
-    f"    AS u({', '.join(_NAMES)})"
+    f"unnest({', '.join(f'%({n})s::{t}[]' for n, t in TRADE_COLUMNS)}, %(run_id)s::bigint[])\n"
+    f"    AS u({', '.join(_NAMES)}, run_id)"
 )
-# {rows}: where the batch comes from, as u; {returning}: what each row written returns.
+# {rows}: where the batch comes from, as u; {run}: a row's run; {returning}: what each row
+# written returns. A trade's run is the one it was first written in (or named): a later write,
+# say its close, does not move it.
 _UPSERT_SQL = f"""
-INSERT INTO trading.trades (bot_id, {", ".join(_NAMES)}, created_at, updated_at)
-SELECT %(bot_id)s, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
+INSERT INTO trading.trades (bot_id, run_id, {", ".join(_NAMES)}, created_at, updated_at)
+SELECT %(bot_id)s, {{run}}, {", ".join(f"u.{n}" for n in _NAMES)}, now(), now()
 FROM {{rows}}
 {key_order_sql(TRADE_COLUMNS, ("trade_id",))}
 ON CONFLICT (bot_id, trade_id) DO UPDATE SET
@@ -60,11 +67,12 @@ WHERE ({", ".join(f"trades.{n}" for n in _MUTABLE)})
     IS DISTINCT FROM ({", ".join(f"EXCLUDED.{n}" for n in _MUTABLE)})
 RETURNING {{returning}}
 """  # noqa: S608 - identifiers are the constants above; values are parameters
-TRADE_UPSERT_SQL = _UPSERT_SQL.format(rows=_UNNEST, returning="(xmax = 0) AS created")
+_ROW_RUN = run_id_sql("u.run_id")
+TRADE_UPSERT_SQL = _UPSERT_SQL.format(rows=_UNNEST, run=_ROW_RUN, returning="(xmax = 0) AS created")
 # The same, marking the bot's risk_metrics days that trades for past days make stale
 # (trading.services.ingest.backlog): for batches where that can happen.
 TRADE_UPSERT_MARKING_SQL = with_backlog_mark(
-    _UPSERT_SQL.format(rows=_UNNEST, returning=TRADE_WRITTEN)
+    _UPSERT_SQL.format(rows=_UNNEST, run=_ROW_RUN, returning=TRADE_WRITTEN)
 )
 
 # The same upserts from a staging table the batch was COPied into (trade_upsert_copied).
@@ -76,10 +84,10 @@ TRADE_STAGING_SQL = (
 )
 TRADE_COPY_SQL = f"COPY {_STAGING} ({', '.join(_NAMES)}) FROM STDIN"
 TRADE_STAGED_UPSERT_SQL = _UPSERT_SQL.format(
-    rows=f"{_STAGING} AS u", returning="(xmax = 0) AS created"
+    rows=f"{_STAGING} AS u", run=OPEN_RUN_SQL, returning="(xmax = 0) AS created"
 )
 TRADE_STAGED_UPSERT_MARKING_SQL = with_backlog_mark(
-    _UPSERT_SQL.format(rows=f"{_STAGING} AS u", returning=TRADE_WRITTEN)
+    _UPSERT_SQL.format(rows=f"{_STAGING} AS u", run=OPEN_RUN_SQL, returning=TRADE_WRITTEN)
 )
 
 
@@ -104,6 +112,8 @@ def trade_derived_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     """Insert new trades and update changed ones, keyed by (bot, trade_id), in one statement.
+    A new trade is linked to the run its row names (``run_id``, checked to be the bot's) or
+    else to the bot's open run, if any.
 
     A trade sent again with the same content is left alone (``unchanged``). A batch with a
     trade entered before today also marks the risk_metrics days it makes stale. RowsRefused,
@@ -112,7 +122,9 @@ def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     if not rows:
         return UpsertCounts(0, 0, 0)
     values_check(rows, ("entry_price",), "trade")
-    params: dict[str, Any] = {"bot_id": bot.bot_id}
+    run_ids = [r.get("run_id") for r in rows]
+    run_ids_check(bot=bot, run_ids=run_ids)
+    params: dict[str, Any] = {"bot_id": bot.bot_id, "run_id": array_literal("bigint", run_ids)}
     for name, kind in TRADE_COLUMNS:
         params[name] = array_literal(kind, [r[name] for r in rows])
     # Alone, one statement is atomic by itself: BEGIN and COMMIT would only add round trips.
