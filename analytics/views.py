@@ -13,6 +13,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from atb_site.db.replicas import staff_page
 from trading.selectors.lists import bot_list
@@ -31,6 +32,15 @@ BOT_PLACEHOLDER = "__bot__"
 
 def _bot_api(name: str, bot_id: str) -> str:
     return reverse(f"analytics-api:bot-{name}", kwargs={"bot_id": bot_id})
+
+
+def _exports(**tables: tuple[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Each table's export links (``?format=csv|parquet`` of the API read it shows, with the
+    page's filters): {table: {"csv": url, "parquet": url}}."""
+    return {
+        table: {fmt: f"{url}?{urlencode({**params, 'format': fmt})}" for fmt in ("csv", "parquet")}
+        for table, (url, params) in tables.items()
+    }
 
 
 def _common(page: str) -> dict[str, Any]:
@@ -60,7 +70,13 @@ def portfolio_page(request: HttpRequest) -> HttpResponse:
             "performance": reverse("analytics-api:portfolio-performance"),
         },
     }
-    return render(request, "dashboard/portfolio.html", {"config": config})
+    exports = _exports(
+        bots=(reverse("api:bots"), {}),
+        daily=(reverse("analytics-api:portfolio-performance"), {"period": "day"}),
+        positions=(reverse("api:positions"), {"status": "open"}),
+        risk_events=(reverse("risk-events"), {}),
+    )
+    return render(request, "dashboard/portfolio.html", {"config": config, "exports": exports})
 
 
 @staff_member_required
@@ -80,4 +96,11 @@ def bot_page(request: HttpRequest, bot_id: str) -> HttpResponse:
             "trades": reverse("api:trades"),
         },
     }
-    return render(request, "dashboard/bot.html", {"config": config, "bot": bot})
+    exports = _exports(
+        monthly=(_bot_api("performance", bot.bot_id), {"period": "month"}),
+        daily=(_bot_api("performance", bot.bot_id), {"period": "day"}),
+        exit_reasons=(_bot_api("breakdown", bot.bot_id), {"by": "exit_reason"}),
+        trades=(reverse("api:trades"), {"bot_id": bot.bot_id}),
+    )
+    context = {"config": config, "bot": bot, "exports": exports}
+    return render(request, "dashboard/bot.html", context)

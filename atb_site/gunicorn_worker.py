@@ -16,7 +16,9 @@ second later when the stuck thread keeps the process from exiting, and starts a 
 With one thread (the default) a request is served in the main thread itself, as by the sync
 worker, whose heartbeat then simply stops while it runs.
 A request waiting on PostgreSQL is answered 503 at DATABASE_REQUEST_DEADLINE before that
-(atb_site/db/deadline.py); this is the backstop for everything else.
+(atb_site/db/deadline.py); this is the backstop for everything else. A streamed answer that
+makes progress (an export's chunks: ``atb_site.progress.beat``) counts as started again at
+each chunk, so only a stream that stops moving is killed.
 """
 
 import os
@@ -27,11 +29,14 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
+from atb_site import progress
+
 
 class WatchedThreadWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._request_started: dict[int, float] = {}  # by request thread: time.monotonic()
+        progress.install(self.request_progressed)
 
     def enqueue_req(self, conn: Any) -> None:
         """With one thread (GUNICORN_THREADS=1, the default), a request is served in the main
@@ -55,6 +60,16 @@ class WatchedThreadWorker(ThreadWorker):
             return super().handle_request(req, conn)
         finally:
             del self._request_started[thread]
+
+    def request_progressed(self) -> None:
+        """The calling request thread's answer moved on: its age starts again (and, served in
+        the main thread, which does not beat while it serves, the heartbeat is written now)."""
+        thread = threading.get_ident()
+        if thread not in self._request_started:
+            return
+        self._request_started[thread] = time.monotonic()
+        if self.cfg.threads <= 1:
+            self.notify()
 
     def notify(self) -> None:
         """The heartbeat: when the oldest running request started, else now (gunicorn's

@@ -17,8 +17,10 @@ from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
 from atb_site.admin_tools import DateRangeFilter, ReadOnlyModelAdmin, TextInputFilter, request_user
+from audit.api.reads import RiskEventOutputSerializer
 from audit.models import Backup, ChangeLog, RiskEvent, ScheduledRun, SystemEvent
 from audit.services import risk_event_resolve
+from trading.admin_exports import export_actions
 
 
 @admin.register(SystemEvent)
@@ -72,7 +74,10 @@ class RiskEventAdmin(ReadOnlyModelAdmin):
         ("ts", DateRangeFilter),
     )
     ordering = ("-ts", "-id")
-    actions = ("resolve_events",)
+    actions = (
+        "resolve_events",
+        *export_actions(RiskEventOutputSerializer.Meta.fields, ordering=("-ts", "-id")),
+    )
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         codename = get_permission_codename("change", self.opts)

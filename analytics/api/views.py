@@ -10,6 +10,7 @@ from typing import Any
 
 import django_filters as filters  # type: ignore[import-untyped, unused-ignore]
 from django.db.models import QuerySet
+from django.http import HttpResponseBase
 from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped, unused-ignore]
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -30,8 +31,11 @@ from analytics.api.serializers import (
     BotSummaryCompareOutputSerializer,
     BotSummaryInputSerializer,
     BotSummaryOutputSerializer,
+    BreakdownRowOutputSerializer,
+    PerformanceRowOutputSerializer,
     PortfolioPerformanceInputSerializer,
     PortfolioPerformanceOutputSerializer,
+    PortfolioPerformanceRowOutputSerializer,
     PortfolioSnapshotOutputSerializer,
     PortfolioSummaryOutputSerializer,
 )
@@ -40,6 +44,7 @@ from analytics.selectors.reconcile import ReconcileRefused, runs_reconcile
 from analytics.selectors.runs import Slice, SliceRefused, bot_slice_summary, bot_slices_compare
 from trading.api.auth import calling_bot
 from trading.api.errors import FieldError, InvalidInput
+from trading.api.exports import Exportable, rows_response, serializer_columns
 from trading.api.filters import since_filter, until_filter
 from trading.api.pagination import KeysetCursorPagination
 from trading.api.permissions import IsBotOrStaff, IsStaff
@@ -51,6 +56,10 @@ WHO_READS = (
     "Closed trades only; backtests are left out unless `source=backtest`. "
     "Figures: METRICS.md. Money: decimal strings; ratios: numbers rounded to 6 places."
 )
+# ?format=csv|parquet: the rows of the answer, typed by the row serializer's fields.
+PERFORMANCE_COLUMNS = serializer_columns(PerformanceRowOutputSerializer)
+BREAKDOWN_COLUMNS = serializer_columns(BreakdownRowOutputSerializer)
+PORTFOLIO_PERFORMANCE_COLUMNS = serializer_columns(PortfolioPerformanceRowOutputSerializer)
 NOT_FOUND = OpenApiResponse(description="No such bot, or another bot's (for a bot's token).")
 
 
@@ -227,7 +236,7 @@ class BotEquityView(BotAnalyticsView):
         return Response(BotEquityOutputSerializer(curve).data)
 
 
-class BotPerformanceView(BotAnalyticsView):
+class BotPerformanceView(Exportable, BotAnalyticsView):
     @extend_schema(
         operation_id="bot_performance",
         summary="One bot's closed trades per day, ISO week or month, oldest first",
@@ -235,15 +244,19 @@ class BotPerformanceView(BotAnalyticsView):
         parameters=[BotPerformanceInputSerializer],
         responses={200: BotPerformanceOutputSerializer, 404: NOT_FOUND},
     )
-    def get(self, request: Request, bot_id: str) -> Response:
+    def get(self, request: Request, bot_id: str) -> HttpResponseBase:
         data = query_input(BotPerformanceInputSerializer, request)
         bot = self.target_bot(bot_id)
         rows = selectors.bot_performance(bot=bot, period=data["period"], **self.scope(data))
+        fmt = self.export_format(request)
+        if fmt is not None:
+            name = f"{bot.bot_id}-performance-{data['period']}"
+            return rows_response(rows, PERFORMANCE_COLUMNS, fmt=fmt, name=name)
         body = {"bot_id": bot.bot_id, "period": data["period"], "rows": rows}
         return Response(BotPerformanceOutputSerializer(body).data)
 
 
-class BotBreakdownView(BotAnalyticsView):
+class BotBreakdownView(Exportable, BotAnalyticsView):
     @extend_schema(
         operation_id="bot_breakdown",
         summary="One bot's closed trades per exit reason or entry tag",
@@ -251,10 +264,14 @@ class BotBreakdownView(BotAnalyticsView):
         parameters=[BotBreakdownInputSerializer],
         responses={200: BotBreakdownOutputSerializer, 404: NOT_FOUND},
     )
-    def get(self, request: Request, bot_id: str) -> Response:
+    def get(self, request: Request, bot_id: str) -> HttpResponseBase:
         data = query_input(BotBreakdownInputSerializer, request)
         bot = self.target_bot(bot_id)
         rows = selectors.bot_breakdown(bot=bot, by=data["by"], **self.scope(data))
+        fmt = self.export_format(request)
+        if fmt is not None:
+            name = f"{bot.bot_id}-breakdown-{data['by']}"
+            return rows_response(rows, BREAKDOWN_COLUMNS, fmt=fmt, name=name)
         body = {"bot_id": bot.bot_id, "by": data["by"], "rows": rows}
         return Response(BotBreakdownOutputSerializer(body).data)
 
@@ -272,7 +289,7 @@ class PortfolioSummaryView(StaffReadsFromReplica):
         return Response(PortfolioSummaryOutputSerializer(selectors.portfolio_summary()).data)
 
 
-class PortfolioPerformanceView(StaffReadsFromReplica):
+class PortfolioPerformanceView(Exportable, StaffReadsFromReplica):
     permission_classes = [IsStaff]
 
     @extend_schema(
@@ -286,11 +303,15 @@ class PortfolioPerformanceView(StaffReadsFromReplica):
         parameters=[PortfolioPerformanceInputSerializer],
         responses={200: PortfolioPerformanceOutputSerializer},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         data = query_input(PortfolioPerformanceInputSerializer, request)
         rows = selectors.portfolio_performance(
             period=data["period"], since=data.get("since"), until=data.get("until")
         )
+        fmt = self.export_format(request)
+        if fmt is not None:
+            name = f"portfolio-performance-{data['period']}"
+            return rows_response(rows, PORTFOLIO_PERFORMANCE_COLUMNS, fmt=fmt, name=name)
         body = {"period": data["period"], "rows": rows}
         return Response(PortfolioPerformanceOutputSerializer(body).data)
 

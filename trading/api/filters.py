@@ -23,6 +23,7 @@ from trading.models import (
     BotMode,
     BotStatus,
     Order,
+    OrderFill,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -157,6 +158,22 @@ class OrderFilterSet(filters.FilterSet):
 
     class Meta:
         model = Order
+        fields: list[str] = []
+
+
+class FillFilterSet(filters.FilterSet):
+    bot_id = filters.CharFilter(
+        field_name="order__bot_id", label="The bot's id, e.g. momentum_001."
+    )
+    client_order_id = filters.CharFilter(
+        field_name="order__client_order_id", label="Exact client_order_id of the order."
+    )
+    symbol = filters.CharFilter(field_name="order__symbol", label="Exact symbol of the order.")
+    since = since_filter("filled_at")
+    until = until_filter("filled_at")
+
+    class Meta:
+        model = OrderFill
         fields: list[str] = []
 
 

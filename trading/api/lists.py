@@ -18,21 +18,25 @@ from rest_framework import generics
 
 from trading.api import filters
 from trading.api.auth import calling_bot
+from trading.api.exports import Exportable, export_response
 from trading.api.pagination import KeysetCursorPagination
 from trading.api.permissions import IsBotOrStaff
 from trading.api.replica import StaffReadsFromReplica
 from trading.api.serializers import (
     BalanceOutputSerializer,
     BotOutputSerializer,
+    FillListOutputSerializer,
     OrderDetailOutputSerializer,
     OrderOutputSerializer,
     PositionOutputSerializer,
     SignalOutputSerializer,
     TradeOutputSerializer,
 )
+from trading.selectors.exports import export_columns
 from trading.selectors.lists import (
     balance_list,
     bot_list,
+    fill_list,
     order_list,
     position_list,
     signal_list,
@@ -61,15 +65,20 @@ class ReadView(StaffReadsFromReplica, generics.GenericAPIView):
         return self.visible()
 
 
-class ListView(ReadView, generics.ListAPIView):
+class ListView(Exportable, ReadView, generics.ListAPIView):
     """A page of rows, written as JSON text by PostgreSQL (``trading.selectors.rowjson``): the
     same bytes as the output serializer and DRF's renderer give, without a model instance, a
-    Decimal or a datetime per value. A serializer with a field that is not a plain column (none
-    of the trading lists' has one) is served by DRF's own path instead."""
+    Decimal or a datetime per value. A serializer with a field that is not a plain column (the
+    fills') is served by DRF's own path instead.
+
+    ``?format=csv|parquet``: every row the filters select, streamed (``trading.api.exports``);
+    ``export_paths`` maps a field that is not the model's own column to the path it is read by.
+    """
 
     filter_backends = [DjangoFilterBackend]
     pagination_class = KeysetCursorPagination
     ordering: tuple[str, ...] = ()
+    export_paths: dict[str, str] = {}
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         # Without any of the filters' parameters django-filter's form would leave the rows as
@@ -81,6 +90,17 @@ class ListView(ReadView, generics.ListAPIView):
         return super().filter_queryset(queryset)
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        fmt = self.export_format(request)
+        if fmt is not None:
+            meta: Any = getattr(self.get_serializer_class(), "Meta")  # noqa: B009 - typed Any
+            model, fields = meta.model, meta.fields
+            return export_response(
+                self.filter_queryset(self.get_queryset()),
+                export_columns(model, fields, self.export_paths),
+                ordering=self.ordering,
+                fmt=fmt,
+                name=model._meta.db_table.rsplit(".", 1)[-1].strip('"'),
+            )
         rows = json_rows_of(self.get_serializer_class())
         if rows is None:
             return super().list(request, *args, **kwargs)
@@ -165,6 +185,24 @@ class OrderDetailView(DetailView):
 
     def visible(self) -> QuerySet[Any]:
         return order_list(bot=calling_bot(self.request), with_fills=True)
+
+
+# --- Fills --------------------------------------------------------------------------------------
+
+
+@extend_schema(summary="List fills of every order, newest first", description=WHO_SEES)
+class FillListView(ListView):
+    serializer_class = FillListOutputSerializer
+    filterset_class = filters.FillFilterSet
+    ordering = ("-filled_at", "-id")
+    export_paths = {
+        "bot_id": "order__bot_id",
+        "client_order_id": "order__client_order_id",
+        "symbol": "order__symbol",
+    }
+
+    def visible(self) -> QuerySet[Any]:
+        return fill_list(bot=calling_bot(self.request))
 
 
 # --- Positions ----------------------------------------------------------------------------------

@@ -125,6 +125,32 @@ class OrderFillOutputSerializer(OutputSerializer):
         read_only_fields = fields
 
 
+class FillListOutputSerializer(OutputSerializer):
+    """A fill in the list of every fill (``GET fills/``), with its order's bot, client order id
+    and symbol."""
+
+    bot_id = serializers.CharField(read_only=True)
+    client_order_id = serializers.CharField(read_only=True)
+    symbol = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = OrderFill
+        fields = (
+            "id",
+            "bot_id",
+            "order",
+            "client_order_id",
+            "symbol",
+            "fill_id",
+            "quantity",
+            "price",
+            "fee",
+            "fee_currency",
+            "filled_at",
+        )
+        read_only_fields = fields
+
+
 _ORDER_FIELDS: tuple[str, ...] = (
     "id",
     "bot_id",

@@ -16,6 +16,7 @@ urlpatterns = [
         orders.FillWriteView.as_view(),
         name="order-fills",
     ),
+    path("fills/", lists.FillListView.as_view(), name="fills"),
     path("market-data/", MarketDataView.as_view(), name="market-data"),
     path("prices/", PriceListView.as_view(), name="prices"),
     path("heartbeat/", HeartbeatView.as_view(), name="heartbeat"),
