@@ -291,3 +291,40 @@ def test_the_stale_heartbeat_check_closes_a_silent_run_as_crashed(
     # run again: nothing more to close
     heartbeat_stale_check(now=now + timedelta(seconds=60))
     assert ChangeLog.objects.filter(entity_type="trading.botrun").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trades_entered_today_are_linked_by_the_fast_paths_too(bot_client: APIClient) -> None:
+    """A trade entered today takes trading.api.trades_single's one statement (the token known
+    after a first request) and a batch of trades all new to the bot the straight COPY: both
+    link the bot's open run as the upsert does, and none once it closed."""
+    today = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    if today.date() != datetime.now(UTC).date():  # a minute past midnight: keep it today
+        today = datetime.now(UTC).replace(microsecond=0)
+    entered = today.isoformat().replace("+00:00", "Z")
+
+    def today_trade(n: int) -> dict[str, Any]:
+        # Every number as its text: a JSON number sends a trade to DRF's path.
+        return trade(n, entered=entered, entry_price="60000.25")
+
+    def send(n: int) -> None:
+        single = bot_client.post("/api/v1/trades/", today_trade(n), format="json")
+        batch = [today_trade(n * 1000 + i) for i in range(120)]
+        answer = bot_client.post("/api/v1/trades/", batch, format="json")
+        assert (single.json(), answer.json()) == (
+            {"created": 1, "updated": 0, "unchanged": 0},
+            {"created": 120, "updated": 0, "unchanged": 0},
+        )
+
+    send(1)  # no run open; the token is known from here on
+    run = open_run(bot_client, started_at=entered).json()
+    send(2)
+    bot_client.post(f"/api/v1/runs/{run['id']}/close/")
+    send(3)
+
+    linked: dict[Any, set[str]] = {}
+    for trade_id, run_id in Trade.objects.values_list("trade_id", "run_id"):
+        linked.setdefault(run_id, set()).add(trade_id)
+    expected = {f"Q-{n}" for n in (2,)} | {f"Q-{2000 + i}" for i in range(120)}
+    assert linked[run["id"]] == expected
+    assert len(linked[None]) == 242

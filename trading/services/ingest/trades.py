@@ -141,20 +141,25 @@ def trade_upsert_many(*, bot: Bot, rows: list[dict[str, Any]]) -> UpsertCounts:
     return UpsertCounts(created=created, updated=updated, unchanged=len(rows) - len(flags))
 
 
-# Whether any of a batch's trade_ids is the bot's already, and the transaction's now() for the
-# created_at and updated_at the upsert would write.
-_TAKEN_SQL = (
-    "SELECT now(), EXISTS (SELECT FROM trading.trades"
-    " WHERE bot_id = %s AND trade_id = ANY(%s::text[]))"
-)
+# Whether any of a batch's trade_ids is the bot's already, the transaction's now() for the
+# created_at and updated_at the upsert would write, and the bot's open run (NULL: none), which
+# the upsert would link.
+_TAKEN_SQL = f"""
+SELECT now(),
+    EXISTS (
+        SELECT FROM trading.trades WHERE bot_id = %(bot_id)s AND trade_id = ANY(%(ids)s::text[])
+    ),
+    {OPEN_RUN_SQL}
+"""  # noqa: S608 - constant text
 TRADE_DIRECT_COPY_SQL = (
-    f"COPY trading.trades (bot_id, {', '.join(_NAMES)}, created_at, updated_at) FROM STDIN"
+    f"COPY trading.trades (bot_id, run_id, {', '.join(_NAMES)}, created_at, updated_at) FROM STDIN"
 )
 
 
 def _copied_if_new(*, bot: Bot, copy_text: str) -> bool:
     """COPY the batch (``copy_text``: lines in TRADE_COLUMNS' order) straight into trades if
-    none of its trade_ids is the bot's yet; whether it was (False: nothing written). The lines
+    none of its trade_ids is the bot's yet, linked to the bot's open run as the upsert links
+    them; whether it was (False: nothing written). The lines
     go in trade_id order, the order every writer of trades keeps (key_order_sql). A trade_id
     another session wrote meanwhile makes the COPY fail on the unique key: nothing is written
     and False is returned, for the upsert to judge. Other refusals are raised."""
@@ -163,12 +168,13 @@ def _copied_if_new(*, bot: Bot, copy_text: str) -> bool:
     ids = [line[: line.index("\t")] for line in lines]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_TAKEN_SQL, [bot.bot_id, array_literal("text", ids)])
-            now, taken = cursor.fetchone()
+            cursor.execute(_TAKEN_SQL, {"bot_id": bot.bot_id, "ids": array_literal("text", ids)})
+            now, taken, run_id = cursor.fetchone()
             if taken:
                 return False
             stamp = now.isoformat()
-            head = bot.bot_id.translate(COPY_ESCAPES) + "\t"
+            run = "\\N" if run_id is None else str(run_id)
+            head = f"{bot.bot_id.translate(COPY_ESCAPES)}\t{run}\t"
             tail = f"\t{stamp}\t{stamp}\n"
             text = "".join([head + line + tail for line in lines])
             with connection.wrap_database_errors, cursor.cursor.copy(TRADE_DIRECT_COPY_SQL) as copy:
@@ -229,7 +235,11 @@ noted AS (
     WHERE a.id = token.id
         AND (token.last_used_at IS NULL OR token.last_used_at <= now() - interval '1 minute')
 ),
-written AS ({_UPSERT_SQL.format(rows=f"({_TOKEN_ROW}) AS u", returning="(xmax = 0) AS created")})
+written AS ({
+    _UPSERT_SQL.format(
+        rows=f"({_TOKEN_ROW}) AS u", run=OPEN_RUN_SQL, returning="(xmax = 0) AS created"
+    )
+})
 SELECT (SELECT created FROM written) FROM token
 """  # noqa: S608 - constant text around constant statements
 
