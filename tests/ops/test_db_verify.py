@@ -70,7 +70,7 @@ def test_a_clean_database_passes_with_exit_code_0() -> None:
     assert [re.split(r"\s{2,}", line) for line in lines[2:9]] == [
         ["CHECK", "STATUS", "SUBJECT", "DETAIL"],
         ["connection", "ok", settings["NAME"], lines[3].split("  ")[-1].strip()],
-        ["schemas", "ok", "trading, audit, config, analytics", "4 schemas exist"],
+        ["schemas", "ok", "trading, audit, config, analytics, alerts", "5 schemas exist"],
         [
             "relations",
             "ok",
