@@ -6,8 +6,9 @@ admin."""
 import csv
 import email
 import io
+import re
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from email.message import Message
 from typing import Any
@@ -17,13 +18,15 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from analytics.models import Report, ReportRecipientList
 from analytics.services.reports import last_complete_period, period_bounds, send_reports
 from analytics.services.schedule import periodic_tasks_setup
-from audit.models import RiskEvent, SystemEvent
+from analytics.tasks import report_daily, report_weekly
+from audit.models import ChangeLog, RiskEvent, SystemEvent
 from tests.alerts.smtp_sink import SmtpSink
 from tests.factories import make_bot, make_closed_trade, make_trade
 from trading.models import Bot, Trade
@@ -304,3 +307,55 @@ def test_two_runs_at_once_send_once(fleet: list[Bot], smtp: SmtpSink) -> None:
     assert sorted(outcomes) == ["already sent", "sent"]
     assert len(smtp.messages) == 1
     assert Report.objects.count() == 1
+
+
+def test_the_beat_task_reports_yesterday_once(db: None, smtp: SmtpSink) -> None:
+    yesterday = timezone.now().astimezone(UTC).date() - timedelta(days=1)
+    bot = make_bot("delta")
+    close(bot, datetime.combine(yesterday, time(12), tzinfo=UTC), "42")
+    desk()
+    ReportRecipientList.objects.filter(pk=desk(period="weekly").pk).update(is_active=False)
+
+    assert report_daily() == ["sent"]
+    assert report_daily() == ["already sent"]
+    assert report_weekly() == []  # its only list is inactive
+
+    report = Report.objects.get()
+    assert (report.period, report.start.date()) == ("daily", yesterday)
+    assert [b["bot_id"] for b in report.figures["bots"]] == ["delta"]
+    assert len(smtp.messages) == 1
+
+
+def test_a_recipient_list_saved_in_the_admin_is_in_the_change_log(db: None) -> None:
+    client = staff(
+        "add_reportrecipientlist", "change_reportrecipientlist", "view_reportrecipientlist"
+    )
+    url = "/admin/analytics/reportrecipientlist/add/"
+    token = re.search(
+        r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()
+    )
+    assert token is not None
+    form = {"name": "desk", "period": "weekly", "recipients": "a@x.example", "is_active": "on"}
+    refused = client.post(url, {**form, "period": "monthly", "csrfmiddlewaretoken": token[1]})
+    assert refused.status_code == 200 and ReportRecipientList.objects.count() == 0
+    assert client.post(url, {**form, "csrfmiddlewaretoken": token[1]}).status_code == 302
+
+    saved = ReportRecipientList.objects.get()
+    (record,) = ChangeLog.objects.filter(entity_type="analytics.reportrecipientlist")
+    assert (record.action, record.entity_id, record.user_id) == (
+        "create",
+        str(saved.pk),
+        user_id("desk"),
+    )
+    assert record.new_values == {**form, "is_active": True}
+    assert (
+        client.post(
+            f"/admin/analytics/reportrecipientlist/{saved.pk}/delete/",
+            {"csrfmiddlewaretoken": token[1]},
+        ).status_code
+        == 403
+    )
+
+
+def user_id(username: str) -> int:
+    return User.objects.get(username=username).pk
