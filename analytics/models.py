@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Now
 
@@ -214,6 +216,17 @@ class ReportRecipientList(models.Model):
     @property
     def addresses(self) -> list[str]:
         return [a.strip() for a in self.recipients.replace("\n", ",").split(",") if a.strip()]
+
+    def clean(self) -> None:
+        if not self.addresses:
+            raise ValidationError({"recipients": "Give at least one e-mail address."})
+        for address in self.addresses:
+            try:
+                validate_email(address)
+            except ValidationError as exc:
+                raise ValidationError(
+                    {"recipients": f"{address!r} is not an e-mail address."}
+                ) from exc
 
 
 class Report(models.Model):

@@ -338,6 +338,11 @@ def test_a_recipient_list_saved_in_the_admin_is_in_the_change_log(db: None) -> N
     form = {"name": "desk", "period": "weekly", "recipients": "a@x.example", "is_active": "on"}
     refused = client.post(url, {**form, "period": "monthly", "csrfmiddlewaretoken": token[1]})
     assert refused.status_code == 200 and ReportRecipientList.objects.count() == 0
+    bad = client.post(
+        url, {**form, "recipients": "a@x.example, nobody", "csrfmiddlewaretoken": token[1]}
+    )
+    assert "&#x27;nobody&#x27; is not an e-mail address." in bad.content.decode()
+    assert ReportRecipientList.objects.count() == 0
     assert client.post(url, {**form, "csrfmiddlewaretoken": token[1]}).status_code == 302
 
     saved = ReportRecipientList.objects.get()
