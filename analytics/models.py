@@ -4,13 +4,16 @@ checkpoints of the bot summaries.
 The views are created with RunSQL (migrations 0002, then 0004); analytics/sql.py holds their SQL.
 """
 
+import json
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Now
 
-from trading.db import PctField, UsdField, UsdSumField, schema_table
+from trading.db import PctField, UsdField, UsdSumField, choices_check, schema_table
 from trading.models import Bot
 
 
@@ -185,3 +188,81 @@ class BotSummaryCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot_id} summary before {self.cut:%Y-%m-%d}"
+
+
+class ReportPeriod(models.TextChoices):
+    DAILY = "daily"  # one UTC day
+    WEEKLY = "weekly"  # one ISO week, Monday 00:00 UTC to the next
+
+
+class ReportRecipientList(models.Model):
+    """Who gets the scheduled report of a period (configured in the admin)."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=100, unique=True)
+    period = models.CharField(max_length=16, choices=ReportPeriod.choices)
+    recipients = models.TextField(help_text="E-mail addresses, comma separated.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = schema_table("analytics", "report_recipient_lists")
+        ordering = ["name"]
+        constraints = [choices_check("report_recipient_lists", "period", ReportPeriod)]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.period})"
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a.strip() for a in self.recipients.replace("\n", ",").split(",") if a.strip()]
+
+    def clean(self) -> None:
+        if not self.addresses:
+            raise ValidationError({"recipients": "Give at least one e-mail address."})
+        for address in self.addresses:
+            try:
+                validate_email(address)
+            except ValidationError as exc:
+                raise ValidationError(
+                    {"recipients": f"{address!r} is not an e-mail address."}
+                ) from exc
+
+
+class Report(models.Model):
+    """One period's report for one recipient list, as built and sent: unique per (list, period,
+    start), so a second run of the same period (beat twice, by hand) finds it and sends nothing."""
+
+    id = models.BigAutoField(primary_key=True)
+    recipient_list = models.ForeignKey(
+        ReportRecipientList, on_delete=models.PROTECT, related_name="reports"
+    )
+    period = models.CharField(max_length=16, choices=ReportPeriod.choices)
+    start = models.DateTimeField(help_text="The period's start (UTC, included).")
+    end = models.DateTimeField(help_text="The period's end (UTC, excluded).")
+    generated_at = models.DateTimeField()
+    # The API's JSON text, kept as text: jsonb would rewrite a float such as 1.38e+27 as the
+    # integer 1383957464737112800000000000, which no longer equals the API's answer.
+    figures_json = models.TextField(help_text="The API's JSON for the period (see DESIGN.md).")
+    html = models.TextField()
+    trades_csv = models.TextField(help_text="The trades closed in the period, as the API's CSV.")
+    recipients = models.TextField(help_text="The addresses it was sent to.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = schema_table("analytics", "reports")
+        ordering = ["-start", "-id"]
+        constraints = [
+            choices_check("reports", "period", ReportPeriod),
+            models.UniqueConstraint(
+                fields=["recipient_list", "period", "start"], name="reports_list_period_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} report of {self.start:%Y-%m-%d} for {self.recipient_list_id}"
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        figures: dict[str, Any] = json.loads(self.figures_json)
+        return figures

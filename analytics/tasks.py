@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from analytics.models import ReportPeriod
 from analytics.services import (
     bot_summary_checkpoints_refresh,
     portfolio_snapshot_fill,
@@ -20,6 +21,7 @@ from analytics.services import (
     risk_metrics_rollup,
     views_refresh,
 )
+from analytics.services.reports import last_complete_period, send_reports
 from analytics.services.risk import heartbeat_stale_check, risk_limits_check
 from analytics.services.snapshots import SNAPSHOT_BUCKET
 from audit.scheduled import scheduled_run
@@ -141,3 +143,26 @@ def risk_metrics_backfill(self: Any) -> int:
         if not acquired:
             raise self.retry(countdown=30)
         return risk_metrics_backlog_redo()
+
+
+REPORT_DAILY = "analytics.report_daily"
+REPORT_WEEKLY = "analytics.report_weekly"
+
+
+def _report(period: str) -> list[str]:
+    """No scheduled-run slot: the reports' own key (list, period, start), locked while a list
+    is sent, makes a second beat's copy or a redelivery send nothing."""
+    bounds = last_complete_period(period, timezone.now())
+    return [outcome for _, outcome in send_reports(period, bounds.start.date())]
+
+
+@shared_task(name=REPORT_DAILY, acks_late=True)
+def report_daily() -> list[str]:
+    """Yesterday's report to each active daily recipient list (each list once per day)."""
+    return _report(ReportPeriod.DAILY)
+
+
+@shared_task(name=REPORT_WEEKLY, acks_late=True)
+def report_weekly() -> list[str]:
+    """Last ISO week's report to each active weekly recipient list (each list once per week)."""
+    return _report(ReportPeriod.WEEKLY)

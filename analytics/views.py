@@ -1,4 +1,5 @@
-"""The dashboard pages (/dashboard/): staff only, thin.
+"""The dashboard pages (/dashboard/): staff only, thin. The reports pages show the stored
+reports (analytics.models.Report) as they were built and sent, not the API.
 
 A view renders its template with the API addresses the page reads; every figure on the page
 comes from the JSON API, fetched by static/dashboard/dashboard.js with the staff session
@@ -15,6 +16,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from analytics.models import Report
+from analytics.selectors.reports import report_list
 from atb_site.db.replicas import staff_page
 from trading.selectors.lists import bot_list
 
@@ -104,3 +107,47 @@ def bot_page(request: HttpRequest, bot_id: str) -> HttpResponse:
     )
     context = {"config": config, "bot": bot, "exports": exports}
     return render(request, "dashboard/bot.html", context)
+
+
+# The reports list shows the newest this many (a year of daily and weekly reports per list).
+REPORTS_SHOWN = 500
+
+
+@staff_member_required
+@staff_page
+def reports_page(request: HttpRequest) -> HttpResponse:
+    """The stored reports, newest period first."""
+    reports = report_list()[:REPORTS_SHOWN]
+    context = {"config": {"page": "reports"}, "reports": reports, "limit": REPORTS_SHOWN}
+    return render(request, "dashboard/reports.html", context)
+
+
+@staff_member_required
+@staff_page
+def report_page(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(report_list(), pk=report_id)
+    return render(
+        request, "dashboard/report.html", {"config": {"page": "reports"}, "report": report}
+    )
+
+
+def _download(report: Report, body: str, kind: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+    name = f"{report.period}-report-{report.start:%Y-%m-%d}-{report.recipient_list_id}"
+    response["Content-Disposition"] = f'attachment; filename="{name}{kind}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_member_required
+@staff_page
+def report_html(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(report_list(), pk=report_id)
+    return _download(report, report.html, ".html", "text/html")
+
+
+@staff_member_required
+@staff_page
+def report_csv(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(report_list(), pk=report_id)
+    return _download(report, report.trades_csv, "-trades.csv", "text/csv")

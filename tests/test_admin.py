@@ -24,7 +24,7 @@ from django_celery_beat.models import (
 )
 
 from alerts.models import Acknowledgement, Alert, Channel, DeliveryAttempt, Rule
-from analytics.models import PortfolioSnapshot
+from analytics.models import PortfolioSnapshot, Report, ReportRecipientList
 from atb_site.admin_tools import CappedCountPaginator, ReadOnlyModelAdmin
 from audit.models import Backup, ChangeLog, RiskEvent, ScheduledRun, SystemEvent
 from botconfig.models import BotConfiguration
@@ -117,6 +117,18 @@ def seeded(bot: Bot, superuser: User) -> None:
     )
     Rule.objects.create(channel=channel, event_type="risk_limit")
     RiskEvent.objects.create(ts=T0, bot=bot, event_type="drawdown_limit")
+    desk = ReportRecipientList.objects.create(name="desk", period="daily", recipients="d@x.example")
+    Report.objects.create(
+        recipient_list=desk,
+        period="daily",
+        start=T0,
+        end=T0 + timedelta(days=1),
+        generated_at=T0,
+        figures_json="{}",
+        html="<p>report</p>",
+        trades_csv="id\n",
+        recipients="d@x.example",
+    )
     alert = Alert.objects.get()  # written by the trigger
     DeliveryAttempt.objects.create(
         alert=alert, channel=channel, started_at=T0, status="failed", latency_ms=3, error="refused"
@@ -181,6 +193,7 @@ def test_the_data_admins_are_read_only_and_the_registry_ones_are_not() -> None:
         "alerts.DeliveryAttempt",
         "analytics.BotPerformanceSummary",
         "analytics.PortfolioSnapshot",
+        "analytics.Report",
         "audit.Backup",
         "audit.ChangeLog",
         "audit.RiskEvent",

@@ -27,7 +27,9 @@ Outcome = Literal["created", "updated", "unchanged"]
 class ScheduledTask:
     name: str  # the PeriodicTask's name, its key; the same as the Celery task name
     description: str
-    crontab_minute: str = ""  # a crontab (UTC, every hour of every day)
+    crontab_minute: str = ""  # a crontab (UTC, every hour of every day unless these say)
+    crontab_hour: str = "*"
+    crontab_day_of_week: str = "*"
     every_seconds: int = 0  # or an interval: sweeps with no slot (alerts), idempotent anywhere
 
     @property
@@ -98,14 +100,27 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         "Critical events not acknowledged within their rule's minutes: to its escalation channel.",
         every_seconds=30,
     ),
+    ScheduledTask(
+        analytics_tasks.REPORT_DAILY,
+        "Yesterday's report to each active daily recipient list (at 00:05 UTC).",
+        crontab_minute="5",
+        crontab_hour="0",
+    ),
+    ScheduledTask(
+        analytics_tasks.REPORT_WEEKLY,
+        "Last ISO week's report to each active weekly recipient list (Monday 00:10 UTC).",
+        crontab_minute="10",
+        crontab_hour="0",
+        crontab_day_of_week="1",
+    ),
 )
 
 
-def _crontab(minute: str) -> CrontabSchedule:
+def _crontab(minute: str, hour: str = "*", day_of_week: str = "*") -> CrontabSchedule:
     fields = {
         "minute": minute,
-        "hour": "*",
-        "day_of_week": "*",
+        "hour": hour,
+        "day_of_week": day_of_week,
         "day_of_month": "*",
         "month_of_year": "*",
         "timezone": "UTC",
@@ -133,7 +148,9 @@ def periodic_tasks_setup() -> dict[str, Outcome]:
             "task": entry.task,
             "description": entry.description,
             "interval": _interval(entry.every_seconds) if entry.every_seconds else None,
-            "crontab": None if entry.every_seconds else _crontab(entry.crontab_minute),
+            "crontab": None
+            if entry.every_seconds
+            else _crontab(entry.crontab_minute, entry.crontab_hour, entry.crontab_day_of_week),
             "solar": None,
             "clocked": None,
         }

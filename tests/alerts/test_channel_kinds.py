@@ -27,18 +27,6 @@ def stand_in() -> Iterator[Receiver]:
         started.close()
 
 
-@pytest.fixture
-def smtp(settings: Any) -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-    settings.DEFAULT_FROM_EMAIL = "alerts@atb.example"
-    try:
-        yield sink
-    finally:
-        sink.close()
-
-
 def breach() -> RiskEvent:
     return RiskEvent.objects.create(
         ts=timezone.now(), bot_id="b1", event_type="daily_loss_limit", severity="warning",

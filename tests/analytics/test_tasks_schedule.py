@@ -19,6 +19,8 @@ OURS = [
     "audit.market_data_maintenance",
     "alerts.deliver",
     "alerts.escalate",
+    "analytics.report_daily",
+    "analytics.report_weekly",
 ]
 
 
@@ -40,7 +42,8 @@ def schedule_of(name: str) -> str:
     task = PeriodicTask.objects.get(name=name)
     if task.interval is not None:
         return f"every {task.interval.every} {task.interval.period}"
-    return f"cron {task.crontab.minute} {task.crontab.hour} (UTC)"
+    days = "" if task.crontab.day_of_week == "*" else f" on day {task.crontab.day_of_week}"
+    return f"cron {task.crontab.minute} {task.crontab.hour}{days} (UTC)"
 
 
 def test_the_first_run_creates_every_entry(db: None) -> None:
@@ -59,6 +62,8 @@ def test_the_first_run_creates_every_entry(db: None) -> None:
         "audit.market_data_maintenance": "cron 23 * (UTC)",
         "alerts.deliver": "every 2 seconds",
         "alerts.escalate": "every 30 seconds",
+        "analytics.report_daily": "cron 5 0 (UTC)",
+        "analytics.report_weekly": "cron 10 0 on day 1 (UTC)",
     }
     assert all(t.task == t.name and t.enabled for t in PeriodicTask.objects.all())
 
