@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import formats, translation
+from django.utils.timezone import localtime
 
 from audit.models import RiskEventType
 from tests.factories import make_bot, make_candle, make_order
@@ -111,3 +113,21 @@ def test_a_symbols_places_are_the_most_among_its_recent_closes(
 @pytest.mark.django_db
 def test_no_candles_no_places() -> None:
     assert price_places() == {}
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 12, 7, 23, 5, 9, tzinfo=UTC),
+        datetime(2026, 1, 5, 0, 0, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, 0, 0, 999_999, tzinfo=UTC),
+        datetime(2026, 6, 1, 14, 30, 1, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_django_writes_a_time_as_the_rule_book_does(at: datetime) -> None:
+    """The admin's dates (and any template's) come from the English format module: the same
+    text as trading/display.py and the dashboard."""
+    with translation.override("en-us"):
+        assert formats.date_format(localtime(at), "DATETIME_FORMAT") == moment(at)
+        assert formats.localize(localtime(at)) == moment(at)
+        assert formats.date_format(at.date(), "DATE_FORMAT") == at.date().isoformat()
