@@ -4,7 +4,9 @@ reports (analytics.models.Report) as they were built and sent, not the API.
 A view renders its template with the API addresses the page reads; every figure on the page
 comes from the JSON API, fetched by static/dashboard/dashboard.js with the staff session
 (GET only), and is refreshed every ``REFRESH_SECONDS`` without a reload (``?refresh=<s>``
-overrides it, for tests and demos).
+overrides it, for tests and demos). The page's config also carries what format.js needs to
+write a figure as trading/display.py does: each symbol's price places and each risk event
+type's unit (docs/DESIGN.md, "Numbers a desk can read").
 """
 
 from typing import Any
@@ -19,7 +21,9 @@ from django.utils.http import urlencode
 from analytics.models import Report
 from analytics.selectors.reports import report_list
 from atb_site.db.replicas import staff_page
+from trading.display import RISK_UNITS
 from trading.selectors.lists import bot_list
+from trading.selectors.precision import price_places
 
 REFRESH_SECONDS = 30
 # The bot page's equity chart asks for at most this many points of each series: a year of a
@@ -55,6 +59,8 @@ def _common(page: str) -> dict[str, Any]:
         "bot_placeholder": BOT_PLACEHOLDER,
         # A heartbeat older than this is shown as stale (the risk check's threshold).
         "stale_seconds": settings.BOT_HEARTBEAT_STALE_SECONDS,
+        "price_places": price_places(),
+        "risk_units": RISK_UNITS,
     }
 
 

@@ -27,6 +27,7 @@ from tests.factories import (
     make_signal,
     make_trade,
 )
+from trading import display
 from trading.admin_rows import fast_results
 from trading.models import (
     AccountBalance,
@@ -167,7 +168,9 @@ def test_the_trade_list_page_shows_the_rows(superuser: User) -> None:
 
     assert page.count('<tr><th class="field-id"><a href="/admin/trading/trade/') == 6
     assert "&lt;b&gt;&amp;&quot;&#x27;&lt;/b&gt; é0" in page
-    assert "Jan. 5, 2026, midnight" in page and "Feb. 14, 2026, 3 p.m." in page
+    # One timestamp format everywhere (docs/DESIGN.md, "Numbers a desk can read").
+    assert "2026-01-05 00:00:00 UTC" in page and "2026-02-14 15:00:00 UTC" in page
+    assert display.moment(T0.replace(hour=9, minute=5, microsecond=7)) in page
 
 
 @pytest.mark.parametrize("model", LISTED, ids=lambda m: m.__name__)

@@ -323,6 +323,7 @@ _BY_PART: dict[str, Callable[[datetime], Any]] = {
     **dict.fromkeys("NFMbE", lambda m: m.month),
     **dict.fromkeys("Dl", lambda m: m.weekday()),
     **dict.fromkeys("aA", lambda m: m.hour > 11),
+    "T": lambda m: (m.tzinfo, m.utcoffset()),  # the zone's name ("UTC"), by zone and offset
 }
 _NUMBERS: dict[str, Callable[[datetime], str]] = {
     "j": lambda m: str(m.day),

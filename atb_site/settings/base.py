@@ -211,6 +211,9 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
+# English dates and times as the dashboard writes them ("2026-12-07 23:05:09 UTC"): one format
+# everywhere (atb_site/formats/en/formats.py; docs/DESIGN.md, "Numbers a desk can read").
+FORMAT_MODULE_PATH = ["atb_site.formats"]
 
 # --- Auth --------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -7,7 +7,10 @@
  *  - a table: <table data-source="bots"> whose <th data-field data-kind> name the columns
  *  - a chart: <div class="chart" data-chart="equity">
  * Every filled element carries data-value, the API's raw value (strings as given, numbers in
- * JSON spelling, "" for null), so a test can compare the page with the API.
+ * JSON spelling, "" for null), so a test can compare the page with the API. A price column
+ * (data-kind="price") is written at the places of its row's symbol (config.price_places), a
+ * risk value (data-kind="limit") in the unit of its row's event type (config.risk_units); the
+ * text of every kind is window.atbFormat's (format.js, the twin of trading/display.py).
  *
  * Ready signal (shared with the benchmark): after every chart has drawn and every figure is
  * filled, document.documentElement.dataset.ready = "1"; data-loads counts full draws, and
@@ -16,7 +19,7 @@
 (function () {
   "use strict";
 
-  const { format, rawText, sign } = window.atbFormat;
+  const { format, rawText, sign, time, UNKNOWN } = window.atbFormat;
   const root = document.documentElement;
   const config = JSON.parse(document.getElementById("dashboard-config").textContent);
   const charts = {};
@@ -58,7 +61,15 @@
 
   /* --- Figures and tables ------------------------------------------------------------------ */
 
-  function fill(el, raw) {
+  /* What a kind needs to know of its row: a price's places, a risk value's unit. */
+  function context(kind, row) {
+    if (!row) return null;
+    if (kind === "price") return { places: config.price_places[row.symbol] ?? null };
+    if (kind === "limit") return { unit: config.risk_units[row.event_type] ?? null };
+    return null;
+  }
+
+  function fill(el, raw, row) {
     const kind = el.dataset.kind || "text";
     el.dataset.value = rawText(raw);
     if (raw === null || raw === undefined) el.dataset.null = "1";
@@ -72,7 +83,9 @@
       if (s > 0) el.classList.add("gain");
       if (s < 0) el.classList.add("loss");
     }
-    const text = format(kind, raw);
+    const absent = raw === null || raw === undefined || raw === "";
+    const text = absent && el.dataset.nullText ? el.dataset.nullText : format(kind, raw, context(kind, row));
+    if (kind === "price" && text === UNKNOWN) el.title = "No price known for this market yet";
     if (kind === "bot" && raw) {
       const link = document.createElement("a");
       link.href = botPage(raw);
@@ -86,7 +99,7 @@
     } else {
       el.textContent = text;
     }
-    if (kind === "time" && raw) el.title = `${raw} (UTC)`;
+    if (kind === "time" && raw) el.title = `${raw} (as the API sent it)`;
   }
 
   function fillFigures(source, data) {
@@ -107,11 +120,11 @@
         const td = document.createElement("td");
         td.dataset.field = th.dataset.field;
         td.dataset.kind = th.dataset.kind || "text";
-        for (const flag of ["data-signed", "data-stale"]) {
-          if (th.hasAttribute(flag)) td.setAttribute(flag, "");
+        for (const flag of ["data-signed", "data-stale", "data-null-text"]) {
+          if (th.hasAttribute(flag)) td.setAttribute(flag, th.getAttribute(flag));
         }
         if (th.classList.contains("num")) td.className = "num";
-        fill(td, row[th.dataset.field]);
+        fill(td, row[th.dataset.field], row);
         tr.append(td);
       }
       return tr;
@@ -139,14 +152,20 @@
     return Date.parse(iso.length === 10 ? `${iso}T00:00:00Z` : iso) / 1e3;
   }
 
+  /* A chart's legend value: money as every figure is written (format.js). */
   function money(value) {
-    return value == null ? "" : value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+    return value == null ? "" : format("usd", value);
+  }
+
+  /* A chart's y-axis label: the amount only (the caption names the currency). */
+  function axisAmount(value) {
+    return value.toLocaleString("en-US", { maximumFractionDigits: 2 });
   }
 
   function axisMoney(u, values) {
     const big = values.some((v) => Math.abs(v) >= 1e6);
     return values.map((v) =>
-      big ? `${(v / 1e6).toLocaleString("en-US", { maximumFractionDigits: 3 })}M` : money(v),
+      big ? `${(v / 1e6).toLocaleString("en-US", { maximumFractionDigits: 3 })}M` : axisAmount(v),
     );
   }
 
@@ -214,7 +233,7 @@
     return () => ({
       scales: { x: { time: true } },
       axes: [{}, { size: 64, values: axisMoney, ...axes }],
-      series: [{ value: (u, v) => (v == null ? "" : utc(v).toISOString().slice(0, 16).replace("T", " ")) }, ...series],
+      series: [{ value: (u, v) => (v == null ? "" : time(v * 1e3)) }, ...series],
     });
   }
 
@@ -347,10 +366,10 @@
               fill: "rgba(220, 38, 38, 0.15)",
               paths: uPlot.paths.stepped({ align: 1 }),
               points: { show: false },
-              value: (u, v) => (v == null ? "" : `${v.toFixed(2)} %`),
+              value: (u, v) => (v == null ? "" : format("pct", v)),
             },
           ],
-          { values: (u, values) => values.map((v) => `${v} %`) },
+          { values: (u, values) => values.map((v) => `${v}%`) },
         ),
         [xs, points.map((p) => -Number(p.drawdown_pct))],
       ),
@@ -388,7 +407,7 @@
       loads += 1;
       root.dataset.loads = String(loads);
       const stamp = document.getElementById("dashboard-updated");
-      if (stamp) stamp.textContent = new Date().toISOString().slice(0, 19).replace("T", " ");
+      if (stamp) stamp.textContent = time(Date.now());
       showError(null);
       // Milliseconds from the start of navigation to the first full draw (for the benchmark).
       if (!root.dataset.readyMs) root.dataset.readyMs = String(Math.round(performance.now()));

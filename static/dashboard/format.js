@@ -1,15 +1,18 @@
 /* How the dashboard writes a figure: one function per kind, deterministic.
  *
+ * The twin of trading/display.py (the rule book; docs/DESIGN.md, "Numbers a desk can read").
  * Money and other decimals arrive as decimal strings and are rounded as decimals (half away
  * from zero), never through a binary float, so "0.125" shows as "0.13" wherever it is drawn.
  * Ratios arrive as JSON numbers; they are written with Number#toFixed, which rounds the exact
  * binary value half away from zero (Python: Decimal(x).quantize(..., ROUND_HALF_UP)).
- * tests/browser/formatting.py mirrors every rule here; keep the two in step.
+ * tests/browser/test_dashboard.py runs both on the same cases; keep the two in step.
  */
 (function () {
   "use strict";
 
   const DASH = "\u2014";
+  const UNKNOWN = "unknown";
+  const CURRENCY = "USD";
 
   /* "1.5E+3" / "-0.00012" / 12 -> a plain decimal string without exponent. */
   function plain(raw) {
@@ -77,10 +80,11 @@
     const h = Math.floor((s % 86400) / 3600);
     const m = Math.floor((s % 3600) / 60);
     const sec = s % 60;
+    const two = (n) => String(n).padStart(2, "0");
     let text;
-    if (d) text = `${d}d ${h}h`;
-    else if (h) text = `${h}h ${m}m`;
-    else if (m) text = `${m}m ${sec}s`;
+    if (d) text = `${d}d ${two(h)}h`;
+    else if (h) text = `${h}h ${two(m)}m`;
+    else if (m) text = `${m}m ${two(sec)}s`;
     else text = `${sec}s`;
     return (negative ? "-" : "") + text;
   }
@@ -88,21 +92,37 @@
   function time(raw) {
     const date = new Date(raw);
     if (Number.isNaN(date.getTime())) return String(raw);
-    return date.toISOString().slice(0, 19).replace("T", " ");
+    return date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
   }
 
-  /* The text shown for a value of a kind; null and undefined are a dash. */
-  function format(kind, raw) {
+  /* A price at its market's places; "unknown" when there is none. */
+  function price(raw, places) {
+    if (raw === null || raw === undefined || raw === "") return UNKNOWN;
+    return places === null || places === undefined ? trimmed(raw) : decimal(raw, places);
+  }
+
+  /* A risk limit or actual value with its unit (trading/display.py RISK_UNITS, _UNIT_KINDS). */
+  const UNIT_KINDS = { usd: "usd", pct: "pct", x: "leverage", seconds: "duration" };
+
+  function limit(raw, unit) {
+    return format(UNIT_KINDS[unit] || "qty", raw);
+  }
+
+  /* The text shown for a value of a kind; null and undefined are a dash (a price: unknown).
+   * ctx: {places} for a price (its market's), {unit} for a risk limit or actual value. */
+  function format(kind, raw, ctx) {
+    if (kind === "price") return price(raw, ctx ? ctx.places : null);
+    if (kind === "limit") return limit(raw, ctx ? ctx.unit : null);
     if (raw === null || raw === undefined || raw === "") return DASH;
     switch (kind) {
       case "usd":
-        return decimal(raw, 2);
+        return `${decimal(raw, 2)} ${CURRENCY}`;
       case "pct":
-        return decimal(raw, 2) + " %";
+        return decimal(raw, 2) + "%";
       case "percent": // a fraction (0..1) shown as a percentage
         return typeof raw === "number"
-          ? decimal(raw * 100, 2) + " %"
-          : decimal(shift(raw, 2), 2) + " %";
+          ? decimal(raw * 100, 2) + "%"
+          : decimal(shift(raw, 2), 2) + "%";
       case "ratio":
         return decimal(raw, 4);
       case "int":
@@ -111,6 +131,8 @@
         return typeof raw === "number" && Number.isInteger(raw) ? decimal(raw, 0) : decimal(raw, 2);
       case "qty":
         return trimmed(raw);
+      case "leverage":
+        return trimmed(raw) + "x";
       case "duration":
         return duration(raw);
       case "time":
@@ -148,5 +170,5 @@
     return s.startsWith("-") ? -1 : 1;
   }
 
-  window.atbFormat = { format, rawText, sign, plain, decimal, trimmed, DASH };
+  window.atbFormat = { format, rawText, sign, plain, decimal, trimmed, duration, time, DASH, UNKNOWN, CURRENCY };
 })();

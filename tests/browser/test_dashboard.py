@@ -4,9 +4,9 @@ the pages refresh without a reload, and that empty data renders cleanly. Screens
 .data/screenshots/ (git-ignored), with the navigation-to-ready times in timings.json.
 
 The figures are compared with the same API fetched by the Django test client as staff: each
-filled element's data-value must be the API's raw value and its text must be format.js's
-rendering of it (tests/browser/formatting.py). Nothing here is timed against a limit: the
-benchmark measures speed (it waits for the same ready signal).
+filled element's data-value must be the API's raw value and its text must be trading/display.py's
+rendering of it (format.js is its twin). Nothing here is timed against a limit: the benchmark
+measures speed (it waits for the same ready signal).
 """
 
 import json
@@ -27,9 +27,10 @@ from analytics.models import PortfolioSnapshot
 from analytics.selectors import portfolio_summary
 from analytics.sql import MATERIALIZED_VIEWS
 from botconfig.demo import DEMO_BOT_IDS, demo_seed
-from tests.browser.formatting import DASH, shown
 from tests.factories import make_bot, make_position
+from trading.display import DASH, RISK_UNITS, UNKNOWN, shown
 from trading.models import Bot
+from trading.selectors.precision import price_places
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -150,14 +151,15 @@ def _table(page: "Page", source: str) -> list[list[dict[str, Any]]]:
     )
 
 
-def _check(cell: dict[str, Any], raw: Any, where: str) -> None:
+def _check(cell: dict[str, Any], raw: Any, where: str, row: dict[str, Any] | None = None) -> None:
     field = cell["field"]
     assert cell["kind"], where
     if field == "heartbeat_age_s" and raw is not None:
         assert abs(float(cell["value"]) - float(raw)) < 120, (where, cell, raw)
         return
     if raw is None:
-        assert (cell["isNull"], cell["value"], cell["text"]) == (True, "", DASH), (where, cell)
+        absent = UNKNOWN if cell["kind"] == "price" and field != "exit_price" else DASH
+        assert (cell["isNull"], cell["value"], cell["text"]) == (True, "", absent), (where, cell)
         return
     if isinstance(raw, bool):
         assert cell["value"] == ("true" if raw else "false"), (where, cell, raw)
@@ -165,7 +167,10 @@ def _check(cell: dict[str, Any], raw: Any, where: str) -> None:
         assert float(cell["value"]) == raw, (where, cell, raw)
     else:
         assert cell["value"] == str(raw), (where, cell, raw)
-    assert cell["text"] == shown(cell["kind"], raw), (where, cell, raw)
+    row = row or {}
+    places = price_places().get(row.get("symbol", "")) if cell["kind"] == "price" else None
+    unit = RISK_UNITS.get(row.get("event_type", ""))
+    assert cell["text"] == shown(cell["kind"], raw, places=places, unit=unit), (where, cell, raw)
 
 
 def _check_figures(page: "Page", source: str, data: dict[str, Any]) -> int:
@@ -185,7 +190,7 @@ def _check_table(page: "Page", source: str, rows: list[dict[str, Any]]) -> int:
     assert len(shown_rows) == len(rows), (source, len(shown_rows), len(rows))
     for i, (cells, row) in enumerate(zip(shown_rows, rows, strict=True)):
         for cell in cells:
-            _check(cell, row[cell["field"]], f"{source}[{i}].{cell['field']}")
+            _check(cell, row[cell["field"]], f"{source}[{i}].{cell['field']}", row)
     if not rows:
         assert page.locator(f'table[data-source="{source}"] td.empty').count() == 1
     return sum(len(cells) for cells in shown_rows)
@@ -420,43 +425,67 @@ def test_pages_render_cleanly_without_data(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-FORMAT_CASES: list[tuple[str, Any]] = [
-    ("usd", "0.125"),
-    ("usd", "-0.125"),
-    ("usd", "-0.004"),
-    ("usd", "1234567.891"),
-    ("usd", "1E+3"),
-    ("usd", "0.00000001"),
-    ("usd", 2.675),  # binary 2.67499999...: 2.67 in both
-    ("usd", None),
-    ("pct", "-12.345"),
-    ("percent", 0.5625),
-    ("percent", 0.000005),
-    ("percent", "0.123456"),
-    ("ratio", 1.23456789),
-    ("ratio", -0.00005),
-    ("ratio", 0.00015),
-    ("int", 1234567),
-    ("int", "42"),
-    ("number", 29.166667),
-    ("number", 3),
-    ("qty", "60000.0000000000"),
-    ("qty", "0.50000000"),
-    ("qty", "-0.00000000"),
-    ("qty", "1.5E-7"),
-    ("duration", 59.5),
-    ("duration", 3599.4),
-    ("duration", 2 * 86400 + 3600 + 61),
-    ("duration", "4200.000000"),
-    ("time", "2026-01-05T12:00:00.123456Z"),
-    ("time", "2026-01-05T13:30:59+01:00"),
-    ("month", "2026-01-01"),
-    ("bool", False),
-    ("text", "stop_loss"),
+# (kind, raw, context, the text both trading/display.py and format.js must write)
+FORMAT_CASES: list[tuple[str, Any, dict[str, Any], str]] = [
+    ("usd", "0.125", {}, "0.13 USD"),
+    ("usd", "-0.125", {}, "-0.13 USD"),
+    ("usd", "-0.004", {}, "0.00 USD"),
+    ("usd", "1234567.891", {}, "1,234,567.89 USD"),
+    ("usd", "1E+3", {}, "1,000.00 USD"),
+    ("usd", "0.00000001", {}, "0.00 USD"),
+    ("usd", 2.675, {}, "2.67 USD"),  # binary 2.67499999...: 2.67 in both
+    ("usd", None, {}, DASH),
+    ("pct", "-12.345", {}, "-12.35%"),
+    ("percent", 0.5625, {}, "56.25%"),
+    ("percent", 0.000005, {}, "0.00%"),
+    ("percent", "0.123456", {}, "12.35%"),
+    ("ratio", 1.23456789, {}, "1.2346"),
+    ("ratio", -0.00005, {}, "-0.0001"),
+    ("ratio", 0.00015, {}, "0.0001"),
+    ("int", 1234567, {}, "1,234,567"),
+    ("int", "42", {}, "42"),
+    ("number", 29.166667, {}, "29.17"),
+    ("number", 3, {}, "3"),
+    ("qty", "60000.0000000000", {}, "60,000"),
+    ("qty", "0.50000000", {}, "0.5"),
+    ("qty", "-0.00000000", {}, "0"),
+    ("qty", "1.5E-7", {}, "0.00000015"),
+    ("price", "158.7005444615", {"places": 2}, "158.70"),
+    ("price", "60123.4500000000", {"places": 1}, "60,123.5"),
+    ("price", "0.0000123400", {"places": 8}, "0.00001234"),
+    ("price", "3000.0000000000", {"places": 0}, "3,000"),
+    ("price", "158.7005444615", {}, "158.7005444615"),  # a market without candles
+    ("price", None, {"places": 2}, "unknown"),
+    ("price", "0E-10", {"places": 2}, "0.00"),  # a known price of zero stays 0.00
+    ("limit", "300.0000000000", {"unit": "seconds"}, "5m 00s"),
+    ("limit", "1500.5000000000", {"unit": "usd"}, "1,500.50 USD"),
+    ("limit", "20.0000000000", {"unit": "pct"}, "20.00%"),
+    ("limit", "3.0000000000", {"unit": "x"}, "3x"),
+    ("limit", "5.0000000000", {"unit": "count"}, "5"),
+    ("limit", "0.0500000000", {"unit": "qty"}, "0.05"),
+    ("limit", None, {"unit": "usd"}, DASH),
+    ("leverage", "2.5000000000", {}, "2.5x"),
+    ("duration", 59.5, {}, "1m 00s"),
+    ("duration", 3599.4, {}, "59m 59s"),
+    ("duration", 7500, {}, "2h 05m"),
+    ("duration", 2 * 86400 + 3600 + 61, {}, "2d 01h"),
+    ("duration", "4200.000000", {}, "1h 10m"),
+    ("duration", 42, {}, "42s"),
+    ("time", "2026-01-05T12:00:00.123456Z", {}, "2026-01-05 12:00:00 UTC"),
+    ("time", "2026-01-05T13:30:59+01:00", {}, "2026-01-05 12:30:59 UTC"),
+    ("month", "2026-01-01", {}, "2026-01"),
+    ("bool", False, {}, "no"),
+    ("text", "stop_loss", {}, "stop_loss"),
 ]
 
 
-def test_the_pages_format_figures_as_the_python_mirror_does(
+def test_the_python_rules_write_the_pinned_texts() -> None:
+    assert [shown(kind, raw, **ctx) for kind, raw, ctx, _ in FORMAT_CASES] == [
+        text for *_, text in FORMAT_CASES
+    ]
+
+
+def test_the_pages_format_figures_as_the_python_rules_do(
     live_server: Any, browser_context_factory: Callable[[], "BrowserContext"]
 ) -> None:
     page = browser_context_factory().new_page()
@@ -464,8 +493,8 @@ def test_the_pages_format_figures_as_the_python_mirror_does(
     page.add_script_tag(url=live_server.url + "/static/dashboard/format.js")
 
     texts = page.evaluate(
-        "cases => cases.map(([kind, raw]) => window.atbFormat.format(kind, raw))", FORMAT_CASES
+        "cases => cases.map(([kind, raw, ctx]) => window.atbFormat.format(kind, raw, ctx))",
+        [[kind, raw, ctx] for kind, raw, ctx, _ in FORMAT_CASES],
     )
 
-    assert texts == [shown(kind, raw) for kind, raw in FORMAT_CASES]
-    assert texts[:4] == ["0.13", "-0.13", "0.00", "1,234,567.89"]
+    assert texts == [text for *_, text in FORMAT_CASES]

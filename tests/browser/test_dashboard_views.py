@@ -3,6 +3,7 @@ outside the site (no CDN)."""
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.test import Client
 
-from tests.factories import make_bot
+from tests.factories import make_bot, make_candle
+from trading.display import RISK_UNITS
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +52,7 @@ def test_a_user_without_the_staff_flag_is_sent_to_the_login_page(url: str) -> No
 
 
 def test_staff_get_the_portfolio_page_with_the_api_addresses(staff_client: Client) -> None:
+    make_candle(symbol="ETH/USDT", close=Decimal("101.25"))
     response = staff_client.get(PORTFOLIO)
 
     assert response.status_code == 200
@@ -70,6 +73,10 @@ def test_staff_get_the_portfolio_page_with_the_api_addresses(staff_client: Clien
         "performance": "/api/v1/portfolio/performance/",
     }
     assert config["bot_page"] == "/dashboard/bots/__bot__/"
+    # What format.js needs to write prices and risk values as trading/display.py does.
+    assert config["price_places"] == {"ETH/USDT": 2}
+    assert config["risk_units"] == RISK_UNITS
+    assert config["risk_units"]["stale_heartbeat"] == "seconds"
 
 
 def test_staff_get_a_bot_page(staff_client: Client) -> None:
@@ -84,6 +91,8 @@ def test_staff_get_a_bot_page(staff_client: Client) -> None:
     assert config["page"] == "bot"
     assert config["bot_id"] == "momentum_001"
     assert config["equity_max_points"] == 2000
+    assert config["price_places"] == {}  # no candles: prices are shown exactly
+    assert config["risk_units"] == RISK_UNITS
     assert config["api"] == {
         "summary": "/api/v1/bots/momentum_001/summary/",
         "equity": "/api/v1/bots/momentum_001/equity/",
