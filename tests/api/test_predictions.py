@@ -362,3 +362,22 @@ def test_predictions_are_scored_against_the_candle_that_came(
             "mean_abs_error": "10.5000000000",
         },
     ]
+
+
+def test_the_beat_task_scores_then_expires_once_per_slot(bot: Bot, bot_client: APIClient) -> None:
+    from analytics.tasks import PREDICTIONS_MAINTAIN, predictions_maintain_task
+
+    candle(TARGET_AT - timedelta(hours=1), "100")
+    candle(TARGET_AT, "110")
+    bot_client.post(URL, [prediction(value="112.5")], format="json")
+    slot = "2026-12-07T09:05:00+00:00"
+
+    # With a ten-year TTL: scored (its candle came long ago) and kept; with the default one
+    # (30 days after a target in January, long past): deleted.
+    with override_settings(PREDICTION_TTL_DEFAULT_SECONDS=3650 * 86400):
+        assert predictions_maintain_task(due=slot) == (1, 0)
+        assert predictions_maintain_task(due=slot) is None  # the slot ran: a copy does nothing
+    assert Prediction.objects.get().hit is True
+    assert predictions_maintain_task(due="2026-12-07T09:10:00+00:00") == (0, 1)
+    assert not Prediction.objects.exists()
+    assert PREDICTIONS_MAINTAIN == "analytics.predictions_maintain"
