@@ -27,6 +27,7 @@ from analytics.services.snapshots import SNAPSHOT_BUCKET
 from audit.scheduled import scheduled_run
 from trading.db import advisory_lock
 from trading.services.candles_derived import derived_candles_catch_up_all
+from trading.services.predictions import predictions_expire, predictions_score
 
 PORTFOLIO_SNAPSHOT = "analytics.portfolio_snapshot"
 RISK_METRICS_ROLLUP_TODAY = "analytics.risk_metrics_rollup_today"
@@ -36,6 +37,7 @@ HEARTBEAT_STALE_CHECK = "analytics.heartbeat_stale_check"
 RISK_METRICS_BACKFILL = "analytics.risk_metrics_backfill"
 SUMMARY_CHECKPOINTS_REFRESH = "analytics.summary_checkpoints_refresh"
 DERIVED_CANDLES_CATCH_UP = "analytics.derived_candles_catch_up"
+PREDICTIONS_MAINTAIN = "analytics.predictions_maintain"
 # The rollup task and `manage.py rollup_risk_metrics` write the same rows: one lock for both.
 RISK_METRICS_ROLLUP_LOCK = "analytics.risk_metrics_rollup"
 
@@ -49,6 +51,7 @@ PERIODS = {
     RISK_LIMITS_CHECK: timedelta(minutes=1),
     HEARTBEAT_STALE_CHECK: timedelta(minutes=1),
     DERIVED_CANDLES_CATCH_UP: timedelta(minutes=1),
+    PREDICTIONS_MAINTAIN: timedelta(minutes=5),
 }
 
 
@@ -131,6 +134,17 @@ def derived_candles_catch_up_task(self: Any, due: str | None = None) -> int | No
         if slot is None:
             return None
         return derived_candles_catch_up_all()
+
+
+@shared_task(name=PREDICTIONS_MAINTAIN, acks_late=True, bind=True, max_retries=None)
+def predictions_maintain_task(self: Any, due: str | None = None) -> tuple[int, int] | None:
+    """The prediction cache's upkeep: predictions whose target candle has come scored, then
+    those past their model's TTL deleted. Returns (scored, expired), None if not run."""
+    every = PERIODS[PREDICTIONS_MAINTAIN]
+    with scheduled_run(self, lock=PREDICTIONS_MAINTAIN, every=every, due=due) as slot:
+        if slot is None:
+            return None
+        return predictions_score(), predictions_expire()
 
 
 @shared_task(name=RISK_METRICS_BACKFILL, acks_late=True, bind=True, max_retries=20)

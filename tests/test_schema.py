@@ -21,6 +21,7 @@ SCHEMA_TABLES = {
     "trading": {
         "bots",
         "bot_runs",
+        "predictions",
         "trades",
         "positions",
         "orders",

@@ -816,3 +816,8 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal} {self.key}"
+
+
+# The prediction cache lives in its own module (this one is long enough); imported here so that
+# Django finds it as trading's model.
+from trading.models_predictions import Prediction as Prediction  # noqa: E402

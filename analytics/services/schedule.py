@@ -75,6 +75,12 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         crontab_minute="*",
     ),
     ScheduledTask(
+        analytics_tasks.PREDICTIONS_MAINTAIN,
+        "Predictions whose target candle came scored; those past their model's TTL "
+        "(PREDICTION_TTL_SECONDS) deleted.",
+        crontab_minute="3-59/5",
+    ),
+    ScheduledTask(
         audit_tasks.DATA_QUALITY_CHECK,
         "Data-quality checks over the stored data (findings as system events).",
         crontab_minute="7",

@@ -423,3 +423,8 @@ DATABASES.update(
 )
 DATABASE_REPLICAS = tuple(alias for alias in DATABASES if alias != "default")
 DATABASE_ROUTERS = ["atb_site.db.replicas.ReplicaRouter"]
+
+# The prediction cache (trading.predictions): how long a model's predictions are kept after
+# their target time, in seconds, per model name (a JSON object), and for every other model.
+PREDICTION_TTL_SECONDS: dict[str, int] = env.json("PREDICTION_TTL_SECONDS", default={})
+PREDICTION_TTL_DEFAULT_SECONDS = env.int("PREDICTION_TTL_DEFAULT_SECONDS", default=30 * 86400)

@@ -25,6 +25,12 @@ from benchmarks.bench.browser import dashboard_ops
 from benchmarks.bench.imports import momentum_import_measure, momentum_import_op
 from benchmarks.bench.pages import http_page_ops, page_operations, pages_unavailable
 from benchmarks.bench.pooled import pooled_single_op, pooled_singles
+from benchmarks.bench.predictions import (
+    prediction_batch_op,
+    prediction_batches,
+    prediction_read_op,
+    prediction_reads,
+)
 from benchmarks.bench.reads import (
     SELECTOR_OPS,
     SKIPPED,
@@ -113,23 +119,27 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
     """Every operation, each reported not available (with why) when it fails: the run itself
     never aborts on one operation, nor on the scratch database or its gunicorn."""
     env = server_env(throttle_rate=THROTTLE_RATE)
+    read = prediction_read_op()
     ingestion = [
         (_single_trades_op(), _single_trades),
         (_trade_batches_op(options), _trade_batches),
         (_candle_batches_op(options), _candle_batches),
+        (prediction_batch_op(), _predictions(read, env["CACHE_KEY_PREFIX"])),
     ]
     pooled = pooled_single_op()
     report = BenchReport(
         quick=options.quick,
         database="-",
         environment={},
-        operations=[ingestion[0][0], pooled, *(op for op, _ in ingestion[1:])],
+        operations=[ingestion[0][0], pooled, *(op for op, _ in ingestion[1:]), read],
         database_dropped=True,
     )
     report.environment = _environment(options)
-    for op in (*(op for op, _ in ingestion), pooled):
+    for op in (*(op for op, _ in ingestion), pooled, read):
         if op.name in options.skip:
             unavailable(op, SKIPPED)
+    if read.available and ingestion[-1][0].name in options.skip:
+        unavailable(read, "needs prediction_batch_post (skipped)")
     measured = [(op, run) for op, run in ingestion if op.available]
     scratch: ScratchDatabase | None = None
     try:
@@ -156,6 +166,8 @@ def run_bench(options: BenchOptions, *, log: Log) -> BenchReport:
                             run(op, client, db, options, log)
 
                         attempt(op, measure_one, log)
+                    if read.available and not read.seconds:
+                        unavailable(read, "not measured: prediction_batch_post did not run")
                     if pooled.available:
 
                         def measure_pooled() -> None:
@@ -245,6 +257,8 @@ def operation_names() -> list[str]:
         pooled_single_op(),
         _trade_batches_op(options),
         _candle_batches_op(options),
+        prediction_batch_op(),
+        prediction_read_op(),
     ]
     return [
         *(op.name for op in ingestion),
@@ -389,6 +403,31 @@ def _candle_batches(
                 op.baseline_seconds.append(base)
     if op.available:
         log(f"candle batches: {options.batches} x {size:,}")
+
+
+def _predictions(read: Operation, key_prefix: str) -> Ingestion:
+    """The prediction batches, then (when they ran) the cached read of what they wrote."""
+
+    def run(
+        op: Operation, client: ApiClient, scratch: ScratchDatabase, options: BenchOptions, log: Log
+    ) -> None:
+        target = prediction_batches(op, client, scratch, options, raw_bot=RAW_BOT, log=log)
+        if read.available:
+            attempt(
+                read,
+                lambda: prediction_reads(
+                    read,
+                    client,
+                    scratch,
+                    options,
+                    target=target,
+                    bot_id=API_BOT,
+                    key_prefix=key_prefix,
+                ),
+                log,
+            )
+
+    return run
 
 
 def _inserted(data: bytes) -> int | None:

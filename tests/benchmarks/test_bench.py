@@ -25,6 +25,8 @@ INGESTION = {
     "trade_single_post_pgbouncer",
     "trade_batch_post",
     "candle_batch_post",
+    "prediction_batch_post",
+    "prediction_read_cached",
     "momentum_import",
 }
 PAGES = {

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from trading.api import collections, lists, orders, runs
+from trading.api import collections, lists, orders, predictions, runs
 from trading.api.market import MarketDataView, PriceListView
 from trading.api.state import HeartbeatView
 from trading.api.trades import TradeCollectionView
@@ -20,6 +20,10 @@ urlpatterns = [
     path("market-data/", MarketDataView.as_view(), name="market-data"),
     path("prices/", PriceListView.as_view(), name="prices"),
     path("heartbeat/", HeartbeatView.as_view(), name="heartbeat"),
+    path("predictions/", predictions.PredictionCollectionView.as_view(), name="predictions"),
+    path(
+        "predictions/scores/", predictions.PredictionScoreView.as_view(), name="prediction-scores"
+    ),
     path("runs/", runs.RunCollectionView.as_view(), name="runs"),
     path("runs/<int:pk>/", runs.RunDetailView.as_view(), name="run"),
     path("runs/<int:pk>/close/", runs.RunCloseView.as_view(), name="run-close"),
