@@ -10,7 +10,8 @@ from django.db import models
 from django.db.models import Q
 
 from trading.db import QuantityField, choices_check, schema_table
-from trading.models import SCHEMA, Bot, Timeframe
+from trading.models.bots import Bot
+from trading.models.choices import SCHEMA, Timeframe
 
 
 class Prediction(models.Model):
