@@ -51,7 +51,8 @@ def our_counts() -> tuple[int, int, int]:
     ours = [
         m
         for m in apps.get_models()
-        if m._meta.app_label in {"trading", "audit", "botconfig", "analytics", "benchmarks"}
+        if m._meta.app_label
+        in {"trading", "audit", "botconfig", "analytics", "benchmarks", "alerts"}
     ]
     columns = sum(len([f for f in m._meta.concrete_fields if f.column]) for m in ours)
     return len(tables) + 1, len(ours), columns  # + analytics.bot_trade_versions (SQL only)
