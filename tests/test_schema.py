@@ -36,7 +36,13 @@ SCHEMA_TABLES = {
         "api_tokens",
         "idempotency_keys",
     },
-    "analytics": {"portfolio_snapshots", "bot_trade_versions", "bot_summary_checkpoints"},
+    "analytics": {
+        "portfolio_snapshots",
+        "bot_trade_versions",
+        "bot_summary_checkpoints",
+        "report_recipient_lists",
+        "reports",
+    },
     "config": {"bot_configurations", "strategy_schemas"},
     "audit": {"system_events", "risk_events", "change_log", "backups", "scheduled_runs"},
 }
